@@ -1,0 +1,352 @@
+package abci
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/libs/log"
+
+	"github.com/medchain/medchain/abci/store"
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts"
+	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/memo"
+	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/genesis"
+)
+
+// Version is reported in Info.
+const Version = "0.1.0"
+
+// AppVersion is the state machine's protocol version; bump it on any change
+// to what a block does to state.
+const AppVersion uint64 = 1
+
+// App is the medchain ABCI application.
+type App struct {
+	chainID string
+	store   *store.Store
+	router  *contracts.Router
+	logger  log.Logger
+
+	// mu guards the fields below. CometBFT's local client already serialises
+	// calls; the lock keeps the app correct if it is ever driven otherwise.
+	mu sync.Mutex
+	// checkNonces is the next nonce CheckTx expects per signer, for txs still
+	// in the mempool; it is reset at Commit and rebuilt by the recheck.
+	checkNonces map[string]uint64
+	// height of the block between FinalizeBlock and Commit; 0 outside.
+	pendingHeight int64
+}
+
+var _ abcitypes.Application = (*App)(nil)
+
+// New returns the app over an opened store. chainID must be the genesis
+// chain id; the app refuses txs for any other chain.
+func New(chainID string, st *store.Store, logger log.Logger) *App {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	return &App{
+		chainID: chainID,
+		store:   st,
+		router:  contracts.NewRouter(append(accounts.Handlers(), memo.Handlers()...)...),
+		logger:  logger.With("module", "app"),
+
+		checkNonces: map[string]uint64{},
+	}
+}
+
+// Info is called by CometBFT at start-up (the handshake) and by `abci_info`.
+// It returns the last committed height and app hash, so CometBFT replays the
+// blocks the app has not committed.
+func (a *App) Info(_ context.Context, _ *abcitypes.RequestInfo) (*abcitypes.ResponseInfo, error) {
+	h, hash := a.store.LastCommit()
+	return &abcitypes.ResponseInfo{
+		Data:             "medchain",
+		Version:          Version,
+		AppVersion:       AppVersion,
+		LastBlockHeight:  h,
+		LastBlockAppHash: hash,
+	}, nil
+}
+
+// InitChain is called once, at the first start of a chain (height 0). It
+// validates the genesis app_state against the genesis validators and writes
+// the founding alliance into the working state; block 1 commits it.
+func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*abcitypes.ResponseInitChain, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if req.ChainId != a.chainID {
+		return nil, fmt.Errorf("genesis chain id %q differs from the node's %q", req.ChainId, a.chainID)
+	}
+	s, err := genesis.ParseAppState(req.AppStateBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := matchValidators(s, req.Validators); err != nil {
+		return nil, err
+	}
+	if err := accounts.InitGenesis(working{a.store}, s); err != nil {
+		return nil, fmt.Errorf("write genesis state: %w", err)
+	}
+	a.logger.Info("genesis applied", "alliance", s.Alliance, "hospitals", len(s.Hospitals), "accounts", len(s.Accounts))
+	return &abcitypes.ResponseInitChain{AppHash: a.store.WorkingHash()}, nil
+}
+
+// matchValidators checks that the CometBFT genesis validators are exactly the
+// member hospitals' validator keys and powers.
+func matchValidators(s *genesis.AppState, vals []abcitypes.ValidatorUpdate) error {
+	want := map[string]int64{}
+	for _, h := range s.Hospitals {
+		want[string(h.ValidatorPubKey)] = h.Power
+	}
+	if len(vals) != len(want) {
+		return fmt.Errorf("genesis has %d validators but %d member hospitals; every member runs exactly one validator", len(vals), len(want))
+	}
+	for _, v := range vals {
+		pk := v.PubKey.GetEd25519()
+		p, ok := want[string(pk)]
+		if !ok {
+			return fmt.Errorf("genesis validator %X is not the validator_pubkey of any member hospital", pk)
+		}
+		if p != v.Power {
+			return fmt.Errorf("genesis validator %X has power %d, its hospital says %d", pk, v.Power, p)
+		}
+	}
+	return nil
+}
+
+// CheckTx is called for every tx entering the mempool and again (recheck)
+// for those left after each block. It refuses what is malformed, badly
+// signed, for another chain, from an unknown signer, replayed or out of
+// nonce order, of an unknown type or a role that may not send it. It reads
+// committed state only.
+func (a *App) CheckTx(_ context.Context, req *abcitypes.RequestCheckTx) (*abcitypes.ResponseCheckTx, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, acc, p, err := a.authenticate(committed{a.store}, req.Tx, a.checkNonces)
+	if err == nil {
+		err = p.Authorize(acc.Role)
+	}
+	if err != nil {
+		code, name := CodeOf(err)
+		return &abcitypes.ResponseCheckTx{Code: code, Codespace: Codespace, Log: name + ": " + err.Error()}, nil
+	}
+	a.checkNonces[d.Body.Signer] = d.Body.Nonce + 1
+	return &abcitypes.ResponseCheckTx{Code: 0, GasWanted: 1}, nil
+}
+
+// authenticate runs the checks every path shares: size, decoding, chain id,
+// signer, signature, nonce (against overlay, then the account sequence) and
+// the payload's stateless validation.
+func (a *App) authenticate(r contracts.Reader, raw []byte, overlay map[string]uint64) (*tx.Decoded, *pb.Account, *contracts.Prepared, error) {
+	params, err := accounts.GetParams(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d, err := tx.Decode(raw, params.MaxTxBytes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if d.Body.ChainId != a.chainID {
+		return nil, nil, nil, fmt.Errorf("%w: tx is for %q, this chain is %q", ErrWrongChainID, d.Body.ChainId, a.chainID)
+	}
+	acc, err := accounts.GetAccount(r, d.Body.Signer)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if acc == nil {
+		return nil, nil, nil, fmt.Errorf("%w: %s has no account", ErrUnknownSigner, d.Body.Signer)
+	}
+	if err := d.Verify(acc.Pubkey); err != nil {
+		return nil, nil, nil, err
+	}
+	expected := acc.Sequence
+	if n, ok := overlay[d.Body.Signer]; ok && n > expected {
+		expected = n
+	}
+	switch {
+	case d.Body.Nonce < expected:
+		return nil, nil, nil, fmt.Errorf("%w: nonce %d, %s's next nonce is %d", ErrNonceReplayed, d.Body.Nonce, d.Body.Signer, expected)
+	case d.Body.Nonce > expected:
+		return nil, nil, nil, fmt.Errorf("%w: nonce %d, %s's next nonce is %d", ErrNonceSkipped, d.Body.Nonce, d.Body.Signer, expected)
+	}
+	p, err := a.router.Prepare(d.Body.Type, d.Body.Payload)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return d, acc, p, nil
+}
+
+// PrepareProposal is called on the proposer. It keeps, in mempool order,
+// the txs that would authenticate in sequence against committed state and
+// fit in req.MaxTxBytes; anything else would only be rejected in the block.
+func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPrepareProposal) (*abcitypes.ResponsePrepareProposal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	overlay := map[string]uint64{}
+	var total int64
+	out := make([][]byte, 0, len(req.Txs))
+	for _, raw := range req.Txs {
+		if total+int64(len(raw)) > req.MaxTxBytes {
+			break
+		}
+		d, _, _, err := a.authenticate(committed{a.store}, raw, overlay)
+		if err != nil {
+			continue
+		}
+		overlay[d.Body.Signer] = d.Body.Nonce + 1
+		total += int64(len(raw))
+		out = append(out, raw)
+	}
+	return &abcitypes.ResponsePrepareProposal{Txs: out}, nil
+}
+
+// ProcessProposal is called on every validator for a proposed block. It
+// accepts: each tx is judged, deterministically, in FinalizeBlock, where an
+// invalid one gets its code and changes nothing. Rejecting here would let
+// one bad tx from a faulty proposer cost a whole round.
+func (a *App) ProcessProposal(_ context.Context, _ *abcitypes.RequestProcessProposal) (*abcitypes.ResponseProcessProposal, error) {
+	return &abcitypes.ResponseProcessProposal{Status: abcitypes.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock is called once per decided block. It runs the txs in order
+// on the working state and returns their results and the app hash; nothing
+// is persisted until Commit. A tx that fails authentication changes nothing;
+// one that authenticates advances the signer's nonce even if its contract
+// denies it, so refused attempts are on the ledger too.
+func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlock) (*abcitypes.ResponseFinalizeBlock, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if last, _ := a.store.LastCommit(); req.Height != last+1 {
+		return nil, fmt.Errorf("finalize block %d: the last committed height is %d", req.Height, last)
+	}
+	// The working state holds InitChain's writes before block 1, and is the
+	// committed state otherwise: FinalizeBlock never runs twice for a height
+	// without a Commit or a restart in between.
+	a.pendingHeight = req.Height
+	blk := contracts.Block{Height: req.Height, Time: req.Time, ChainID: a.chainID}
+	results := make([]*abcitypes.ExecTxResult, len(req.Txs))
+	for i, raw := range req.Txs {
+		res, err := a.deliver(blk, raw)
+		if err != nil {
+			return nil, fmt.Errorf("block %d tx %d: %w", req.Height, i, err)
+		}
+		results[i] = res
+	}
+	return &abcitypes.ResponseFinalizeBlock{TxResults: results, AppHash: a.store.WorkingHash()}, nil
+}
+
+// deliver runs one tx. The returned error is a storage failure (it halts the
+// node); a verdict on the tx is a non-zero code in the result.
+func (a *App) deliver(blk contracts.Block, raw []byte) (*abcitypes.ExecTxResult, error) {
+	w := working{a.store}
+	d, acc, p, err := a.authenticate(w, raw, nil)
+	if err != nil {
+		if code, _ := CodeOf(err); code == CodeInternal {
+			return nil, err
+		}
+		return rejected(err), nil
+	}
+	nonce := d.Body.Nonce
+	acc.Sequence = nonce + 1
+	if err := accounts.SetAccount(w, acc); err != nil {
+		return nil, err
+	}
+	txEvent := abcitypes.Event{Type: "tx", Attributes: []abcitypes.EventAttribute{
+		{Key: "signer", Value: acc.Address, Index: true},
+		{Key: "nonce", Value: strconv.FormatUint(nonce, 10), Index: true},
+		{Key: "type", Value: d.Body.Type, Index: true},
+	}}
+	err = p.Authorize(acc.Role)
+	var ctx *contracts.Context
+	if err == nil {
+		cache := contracts.NewCache(w)
+		ctx = contracts.NewContext(blk, cache, acc, nonce)
+		if err = p.Handler.Exec(ctx, p.Msg); err == nil {
+			err = cache.Write()
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err != nil {
+		if code, _ := CodeOf(err); code == CodeInternal {
+			return nil, err
+		}
+		res := rejected(err)
+		txEvent.Attributes = append(txEvent.Attributes, abcitypes.EventAttribute{Key: "outcome", Value: "denied", Index: true})
+		res.Events = []abcitypes.Event{txEvent}
+		return res, nil
+	}
+	txEvent.Attributes = append(txEvent.Attributes, abcitypes.EventAttribute{Key: "outcome", Value: "ok", Index: true})
+	events := []abcitypes.Event{txEvent}
+	for _, e := range ctx.Events() {
+		ev := abcitypes.Event{Type: e.Type}
+		for _, at := range e.Attrs {
+			ev.Attributes = append(ev.Attributes, abcitypes.EventAttribute{Key: at.Key, Value: at.Value, Index: at.Index})
+		}
+		events = append(events, ev)
+	}
+	return &abcitypes.ExecTxResult{Code: 0, Events: events, GasWanted: 1, GasUsed: 1}, nil
+}
+
+func rejected(err error) *abcitypes.ExecTxResult {
+	code, name := CodeOf(err)
+	return &abcitypes.ExecTxResult{Code: code, Codespace: Codespace, Log: name + ": " + err.Error()}
+}
+
+// Commit is called after FinalizeBlock once CometBFT has saved the block's
+// results. It persists the working state as version height, atomically with
+// the height and app hash (see abci/store), and resets the mempool's nonce
+// view, which the recheck that follows rebuilds.
+func (a *App) Commit(_ context.Context, _ *abcitypes.RequestCommit) (*abcitypes.ResponseCommit, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pendingHeight == 0 {
+		return nil, fmt.Errorf("commit without a finalized block")
+	}
+	hash, err := a.store.Commit(a.pendingHeight)
+	if err != nil {
+		return nil, fmt.Errorf("commit height %d: %w", a.pendingHeight, err)
+	}
+	a.logger.Debug("committed", "height", a.pendingHeight, "app_hash", fmt.Sprintf("%X", hash))
+	a.pendingHeight = 0
+	clear(a.checkNonces)
+	// RetainHeight 0: keep every block, auditors replay the chain from genesis.
+	return &abcitypes.ResponseCommit{}, nil
+}
+
+// ExtendVote is not used by medchain: vote extensions are disabled.
+func (a *App) ExtendVote(context.Context, *abcitypes.RequestExtendVote) (*abcitypes.ResponseExtendVote, error) {
+	return &abcitypes.ResponseExtendVote{}, nil
+}
+
+// VerifyVoteExtension accepts the (always empty) vote extensions.
+func (a *App) VerifyVoteExtension(context.Context, *abcitypes.RequestVerifyVoteExtension) (*abcitypes.ResponseVerifyVoteExtension, error) {
+	return &abcitypes.ResponseVerifyVoteExtension{Status: abcitypes.ResponseVerifyVoteExtension_ACCEPT}, nil
+}
+
+// ListSnapshots: state sync is not offered yet; nodes catch up by replaying blocks.
+func (a *App) ListSnapshots(context.Context, *abcitypes.RequestListSnapshots) (*abcitypes.ResponseListSnapshots, error) {
+	return &abcitypes.ResponseListSnapshots{}, nil
+}
+
+// OfferSnapshot rejects every snapshot (state sync is not offered yet).
+func (a *App) OfferSnapshot(context.Context, *abcitypes.RequestOfferSnapshot) (*abcitypes.ResponseOfferSnapshot, error) {
+	return &abcitypes.ResponseOfferSnapshot{Result: abcitypes.ResponseOfferSnapshot_REJECT}, nil
+}
+
+// LoadSnapshotChunk has no snapshots to serve.
+func (a *App) LoadSnapshotChunk(context.Context, *abcitypes.RequestLoadSnapshotChunk) (*abcitypes.ResponseLoadSnapshotChunk, error) {
+	return &abcitypes.ResponseLoadSnapshotChunk{}, nil
+}
+
+// ApplySnapshotChunk aborts: no snapshot is ever accepted.
+func (a *App) ApplySnapshotChunk(context.Context, *abcitypes.RequestApplySnapshotChunk) (*abcitypes.ResponseApplySnapshotChunk, error) {
+	return &abcitypes.ResponseApplySnapshotChunk{Result: abcitypes.ResponseApplySnapshotChunk_ABORT}, nil
+}

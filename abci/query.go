@@ -1,0 +1,128 @@
+package abci
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	cmtcrypto "github.com/cometbft/cometbft/proto/tendermint/crypto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/memo"
+	"github.com/medchain/medchain/contracts/pb"
+)
+
+// ProofOpType names the single proof op medchain returns: an ICS23
+// CommitmentProof against the IAVL root, which is the app hash.
+const ProofOpType = "ics23:iavl"
+
+// QueryPaths documents the paths Query answers, for help texts.
+var QueryPaths = []string{
+	"/account/<address>        an account (pb.Account)",
+	"/hospital/<id>            a member hospital (pb.Hospital)",
+	"/hospitals                every member hospital (pb.HospitalList, no proof)",
+	"/params                   the alliance parameters (pb.Params)",
+	"/memo/<address>/<nonce>   a memo (pb.Memo)",
+	"/key/<hex>                any raw state key",
+	"/apphash                  the app hash this node computed for --height (raw bytes, no proof)",
+}
+
+// KeyForPath returns the state key a single-record path reads.
+func KeyForPath(path string) ([]byte, error) {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	bad := func(format string, a ...any) ([]byte, error) {
+		return nil, fmt.Errorf("%w: %s", ErrBadQuery, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case parts[0] == "account" && len(parts) == 2:
+		a, err := pb.ParseAddress(parts[1])
+		if err != nil {
+			return bad("%v", err)
+		}
+		return accounts.AccountKey(a), nil
+	case parts[0] == "hospital" && len(parts) == 2 && parts[1] != "":
+		return accounts.HospitalKey(parts[1]), nil
+	case parts[0] == "params" && len(parts) == 1:
+		return accounts.ParamsKey(), nil
+	case parts[0] == "memo" && len(parts) == 3:
+		a, err := pb.ParseAddress(parts[1])
+		if err != nil {
+			return bad("%v", err)
+		}
+		n, err := strconv.ParseUint(parts[2], 10, 64)
+		if err != nil {
+			return bad("memo nonce %q is not a number", parts[2])
+		}
+		return memo.Key(a, n), nil
+	case parts[0] == "key" && len(parts) == 2:
+		k, err := hex.DecodeString(parts[1])
+		if err != nil || len(k) == 0 {
+			return bad("key %q is not non-empty hex", parts[1])
+		}
+		return k, nil
+	}
+	return bad("unknown path %q; known paths: %s", path, strings.Join(QueryPaths, "; "))
+}
+
+// Query answers `abci_query` from committed state at req.Height (0 = the
+// latest). With req.Prove it adds an ICS23 proof of the value (or of its
+// absence) against the app hash of that height, which is the app_hash of
+// the header of the next block. A missing record is code 0 with no value.
+func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.ResponseQuery, error) {
+	height := req.Height
+	if height == 0 {
+		height, _ = a.store.LastCommit()
+	}
+	fail := func(err error) (*abcitypes.ResponseQuery, error) {
+		code, name := CodeOf(err)
+		if code == CodeInternal {
+			code, name = CodeOf(fmt.Errorf("%w: %v", ErrBadQuery, err))
+		}
+		return &abcitypes.ResponseQuery{Code: code, Codespace: Codespace, Log: name + ": " + err.Error(), Height: height}, nil
+	}
+	if req.Path == "/apphash" {
+		hash, err := a.store.HashAt(height)
+		if err != nil {
+			return fail(err)
+		}
+		return &abcitypes.ResponseQuery{Value: hash, Height: height}, nil
+	}
+	if req.Path == "/hospitals" {
+		hs, err := accounts.Hospitals(historical{a.store, height})
+		if err != nil {
+			return fail(err)
+		}
+		bz, err := proto.Marshal(&pb.HospitalList{Hospitals: hs})
+		if err != nil {
+			return fail(err)
+		}
+		return &abcitypes.ResponseQuery{Value: bz, Height: height}, nil
+	}
+	key, err := KeyForPath(req.Path)
+	if err != nil {
+		return fail(err)
+	}
+	resp := &abcitypes.ResponseQuery{Key: key, Height: height}
+	if !req.Prove {
+		resp.Value, err = a.store.GetAt(height, key)
+		if err != nil {
+			return fail(err)
+		}
+		return resp, nil
+	}
+	value, proof, err := a.store.ProveAt(height, key)
+	if err != nil {
+		return fail(err)
+	}
+	bz, err := proof.Marshal()
+	if err != nil {
+		return fail(err)
+	}
+	resp.Value = value
+	resp.ProofOps = &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: ProofOpType, Key: key, Data: bz}}}
+	return resp, nil
+}

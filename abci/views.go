@@ -1,0 +1,40 @@
+package abci
+
+import (
+	"github.com/medchain/medchain/abci/store"
+	"github.com/medchain/medchain/contracts"
+)
+
+// working is the uncommitted state FinalizeBlock changes.
+type working struct{ s *store.Store }
+
+var _ contracts.KVStore = working{}
+
+func (w working) Get(key []byte) ([]byte, error)  { return w.s.Get(key) }
+func (w working) Set(key, value []byte) error     { return w.s.Set(key, value) }
+func (w working) Delete(key []byte) error         { return w.s.Delete(key) }
+func (w working) Iterator(start, end []byte, asc bool) (contracts.Iterator, error) {
+	return w.s.Iterator(start, end, asc)
+}
+
+// committed is the last committed state, read by CheckTx, PrepareProposal
+// and Query: never the half-built state of a block in progress.
+type committed struct{ s *store.Store }
+
+var _ contracts.Reader = committed{}
+
+func (c committed) Get(key []byte) ([]byte, error) { return c.s.GetAt(0, key) }
+func (c committed) Iterator(start, end []byte, asc bool) (contracts.Iterator, error) {
+	return c.s.IteratorAt(0, start, end, asc)
+}
+
+// historical is committed state at a given height, read by Query.
+type historical struct {
+	s      *store.Store
+	height int64
+}
+
+func (h historical) Get(key []byte) ([]byte, error) { return h.s.GetAt(h.height, key) }
+func (h historical) Iterator(start, end []byte, asc bool) (contracts.Iterator, error) {
+	return h.s.IteratorAt(h.height, start, end, asc)
+}

@@ -1,0 +1,23 @@
+// Command medchain is the node software of a medical alliance chain: one
+// binary for validators (init, start), their operators (keys, tx, query,
+// status), alliance set-up (genesis, localnet) and a demo.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/medchain/medchain/node/client"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		var ce *client.CodeError
+		if errors.As(err, &ce) {
+			os.Exit(3)
+		}
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,157 @@
+package contracts
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts/pb"
+)
+
+// Iterator walks keys in order. Callers must Close it.
+type Iterator interface {
+	Valid() bool
+	Next()
+	Key() []byte
+	Value() []byte
+	Error() error
+	Close() error
+}
+
+// Reader is the read-only view of state.
+type Reader interface {
+	// Get returns nil, nil when key is absent.
+	Get(key []byte) ([]byte, error)
+	// Iterator ranges over [start, end); nil bounds are open.
+	Iterator(start, end []byte, ascending bool) (Iterator, error)
+}
+
+// KVStore is the state a contract may change.
+type KVStore interface {
+	Reader
+	Set(key, value []byte) error
+	Delete(key []byte) error
+}
+
+// Attr is one key/value of an Event.
+type Attr struct {
+	Key, Value string
+	// Index asks CometBFT's indexer to make the attribute searchable.
+	Index bool
+}
+
+// Event reports one state change, e.g. "account.registered".
+type Event struct {
+	Type  string
+	Attrs []Attr
+}
+
+// Block is what a contract may know about the block it runs in.
+type Block struct {
+	Height  int64
+	Time    time.Time // from the header: the same on every validator
+	ChainID string
+}
+
+// Context is what a handler receives for one tx.
+type Context struct {
+	Block  Block
+	Store  KVStore
+	Signer *pb.Account
+	Nonce  uint64
+	events []Event
+}
+
+// NewContext returns a Context over store for a tx signed by signer.
+func NewContext(b Block, store KVStore, signer *pb.Account, nonce uint64) *Context {
+	return &Context{Block: b, Store: store, Signer: signer, Nonce: nonce}
+}
+
+// Emit records an event; it reaches the block results only if the tx succeeds.
+func (c *Context) Emit(typ string, attrs ...Attr) {
+	c.events = append(c.events, Event{Type: typ, Attrs: attrs})
+}
+
+// Events returns the events emitted so far.
+func (c *Context) Events() []Event { return c.events }
+
+// Handler is one tx type's contract.
+type Handler struct {
+	// Type is the tx type string, "group.action".
+	Type string
+	// Roles lists exactly who may send it; an empty list lets nobody.
+	Roles []pb.Role
+	// New returns an empty payload message to decode into.
+	New func() proto.Message
+	// Validate checks the payload without state (run in CheckTx too).
+	Validate func(msg proto.Message) error
+	// Exec applies the tx. It must be deterministic.
+	Exec func(ctx *Context, msg proto.Message) error
+}
+
+// Router maps tx types to handlers. It is built once at start-up and is
+// read-only afterwards.
+type Router struct {
+	handlers map[string]Handler
+}
+
+// NewRouter registers hs; a duplicate or incomplete handler is a programming
+// error and panics at start-up.
+func NewRouter(hs ...Handler) *Router {
+	r := &Router{handlers: make(map[string]Handler, len(hs))}
+	for _, h := range hs {
+		if h.Type == "" || h.New == nil || h.Exec == nil {
+			panic(fmt.Sprintf("contracts: incomplete handler %q", h.Type)) // broken invariant: wiring bug
+		}
+		if _, dup := r.handlers[h.Type]; dup {
+			panic(fmt.Sprintf("contracts: handler %q registered twice", h.Type)) // broken invariant: wiring bug
+		}
+		r.handlers[h.Type] = h
+	}
+	return r
+}
+
+// Types lists the registered tx types in sorted order.
+func (r *Router) Types() []string {
+	out := make([]string, 0, len(r.handlers))
+	for t := range r.handlers {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Prepared is a tx whose payload decoded and passed stateless validation.
+type Prepared struct {
+	Handler Handler
+	Msg     proto.Message
+}
+
+// Prepare decodes and statelessly validates a payload of the given type.
+func (r *Router) Prepare(txType string, payload []byte) (*Prepared, error) {
+	h, ok := r.handlers[txType]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (known: %v)", ErrUnknownTxType, txType, r.Types())
+	}
+	msg := h.New()
+	if err := tx.Unmarshal(payload, msg); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidPayload, txType, err)
+	}
+	if h.Validate != nil {
+		if err := h.Validate(msg); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidPayload, txType, err)
+		}
+	}
+	return &Prepared{Handler: h, Msg: msg}, nil
+}
+
+// Authorize reports whether role may send the prepared tx.
+func (p *Prepared) Authorize(role pb.Role) error {
+	if slices.Contains(p.Handler.Roles, role) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s may not send %s (allowed: %v)", ErrUnauthorized, role, p.Handler.Type, p.Handler.Roles)
+}

@@ -1,0 +1,20 @@
+package contracts
+
+import "errors"
+
+// Sentinel errors returned by contracts. Wrap them with context (%w); the
+// ABCI code table (abci/codes.go) gives each a stable numeric code.
+var (
+	// ErrUnknownTxType: no contract handles the tx's type.
+	ErrUnknownTxType = errors.New("unknown tx type")
+	// ErrInvalidPayload: the payload does not decode or breaks a stateless rule.
+	ErrInvalidPayload = errors.New("invalid payload")
+	// ErrUnauthorized: the signer's role may not send this tx (deny by default).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNotFound: the tx refers to something that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: the tx would create something that already exists.
+	ErrExists = errors.New("already exists")
+	// ErrGenesis: the genesis app state is invalid.
+	ErrGenesis = errors.New("invalid genesis")
+)

@@ -1,0 +1,162 @@
+package genesis
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/medchain/medchain/contracts/pb"
+)
+
+// AppState is the medchain section ("app_state") of the genesis file.
+type AppState struct {
+	// Alliance is a human-readable name for the alliance.
+	Alliance  string     `json:"alliance"`
+	Hospitals []Hospital `json:"hospitals"`
+	Accounts  []Account  `json:"accounts,omitempty"`
+	Params    Params     `json:"params"`
+}
+
+// Hospital is a founding member.
+type Hospital struct {
+	// ID is short and stable ("h1", "st-marys"); it keys the hospital in state.
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	ValidatorPubKey []byte `json:"validator_pubkey"` // ed25519, base64 in JSON
+	Power           int64  `json:"power"`
+	// OperatorPubKey is the ed25519 key of the hospital's operator account.
+	OperatorPubKey []byte `json:"operator_pubkey"`
+}
+
+// Account is an initial alliance-wide account (researcher or auditor).
+type Account struct {
+	PubKey []byte `json:"pubkey"`
+	Role   string `json:"role"` // "researcher" or "auditor"
+	Label  string `json:"label"`
+}
+
+// Params are the alliance parameters at genesis.
+type Params struct {
+	MaxTxBytes    uint64 `json:"max_tx_bytes"`
+	MaxMemoBytes  uint64 `json:"max_memo_bytes"`
+	MaxLabelBytes uint64 `json:"max_label_bytes"`
+}
+
+// DefaultParams are used by `medchain init` and localnet.
+func DefaultParams() Params {
+	return Params{MaxTxBytes: 4 << 20, MaxMemoBytes: 1024, MaxLabelBytes: 128}
+}
+
+// Proto returns the state form of p.
+func (p Params) Proto() *pb.Params {
+	return &pb.Params{MaxTxBytes: p.MaxTxBytes, MaxMemoBytes: p.MaxMemoBytes, MaxLabelBytes: p.MaxLabelBytes}
+}
+
+// ErrInvalid wraps every validation failure.
+var ErrInvalid = errors.New("invalid genesis app_state")
+
+var hospitalIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// ParseAppState decodes raw JSON strictly and validates it.
+func ParseAppState(raw []byte) (*AppState, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, fmt.Errorf("%w: app_state is empty; build the genesis with `medchain init` or `medchain genesis build`", ErrInvalid)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var s AppState
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after the app_state object", ErrInvalid)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// RoleFromString maps the genesis role names to roles.
+func RoleFromString(s string) (pb.Role, error) {
+	switch s {
+	case "researcher":
+		return pb.Role_ROLE_RESEARCHER, nil
+	case "auditor":
+		return pb.Role_ROLE_AUDITOR, nil
+	}
+	return pb.Role_ROLE_UNSPECIFIED, fmt.Errorf("role %q: genesis accounts are \"researcher\" or \"auditor\" (hospitals enrol doctors and patients on chain)", s)
+}
+
+// Validate checks every rule; the error names the offending entry.
+func (s *AppState) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	if s.Alliance == "" || len(s.Alliance) > 128 {
+		return bad("alliance: name must be 1 to 128 bytes")
+	}
+	if len(s.Hospitals) == 0 {
+		return bad("hospitals: at least one member hospital is needed")
+	}
+	p := s.Params
+	if p.MaxTxBytes < 1024 || p.MaxTxBytes > 8<<20 {
+		return bad("params.max_tx_bytes: %d is outside [1024, %d]", p.MaxTxBytes, 8<<20)
+	}
+	if p.MaxMemoBytes == 0 || p.MaxMemoBytes > p.MaxTxBytes {
+		return bad("params.max_memo_bytes: %d must be in [1, max_tx_bytes]", p.MaxMemoBytes)
+	}
+	if p.MaxLabelBytes == 0 || p.MaxLabelBytes > 1024 {
+		return bad("params.max_label_bytes: %d must be in [1, 1024]", p.MaxLabelBytes)
+	}
+	ids, vals, addrs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	useAddr := func(where string, pub []byte) error {
+		if len(pub) != ed25519.PublicKeySize {
+			return bad("%s: public key is %d bytes, want %d", where, len(pub), ed25519.PublicKeySize)
+		}
+		a := pb.AddressOf(pub)
+		if addrs[a] {
+			return bad("%s: account %s appears twice", where, a)
+		}
+		addrs[a] = true
+		return nil
+	}
+	for i, h := range s.Hospitals {
+		where := fmt.Sprintf("hospitals[%d] (%q)", i, h.ID)
+		switch {
+		case !hospitalIDPattern.MatchString(h.ID):
+			return bad("%s: id must match %s", where, hospitalIDPattern)
+		case ids[h.ID]:
+			return bad("%s: duplicate id", where)
+		case h.Name == "" || uint64(len(h.Name)) > p.MaxLabelBytes:
+			return bad("%s: name must be 1 to %d bytes", where, p.MaxLabelBytes)
+		case len(h.ValidatorPubKey) != ed25519.PublicKeySize:
+			return bad("%s: validator_pubkey is %d bytes, want %d", where, len(h.ValidatorPubKey), ed25519.PublicKeySize)
+		case vals[string(h.ValidatorPubKey)]:
+			return bad("%s: validator key used twice", where)
+		case h.Power <= 0 || h.Power > 1<<40:
+			return bad("%s: power %d must be positive", where, h.Power)
+		}
+		ids[h.ID], vals[string(h.ValidatorPubKey)] = true, true
+		if err := useAddr(where+".operator_pubkey", h.OperatorPubKey); err != nil {
+			return err
+		}
+	}
+	for i, a := range s.Accounts {
+		where := fmt.Sprintf("accounts[%d]", i)
+		if _, err := RoleFromString(a.Role); err != nil {
+			return bad("%s: %v", where, err)
+		}
+		if uint64(len(a.Label)) > p.MaxLabelBytes {
+			return bad("%s: label longer than %d bytes", where, p.MaxLabelBytes)
+		}
+		if err := useAddr(where, a.PubKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+
+	"github.com/medchain/medchain/genesis"
+	"github.com/medchain/medchain/node/keyring"
+)
+
+// OperatorKeyName is the keyring name of a hospital's operator key.
+const OperatorKeyName = "operator"
+
+// KeyringDir is where a home keeps its keyring.
+func KeyringDir(home string) string { return filepath.Join(home, "keyring") }
+
+// InitOptions configure Init.
+type InitOptions struct {
+	Home    string
+	Moniker string
+	ChainID string
+	// HospitalID and HospitalName describe this node's hospital in the
+	// genesis Init writes; they default to the moniker.
+	HospitalID, HospitalName string
+	// KeyringBackend is keyring.BackendFile (default) or keyring.BackendTest.
+	KeyringBackend string
+	Passphrase     keyring.PassphraseFunc
+	// Tune, if set, adjusts the CometBFT config before it is written.
+	Tune func(*cmtcfg.Config)
+	// SkipGenesis leaves the genesis to `medchain genesis build` (multi-host).
+	SkipGenesis bool
+}
+
+// InitResult is what Init created.
+type InitResult struct {
+	Member          genesis.Member
+	OperatorAddress string
+}
+
+var monikerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// TuneProduction is the default CometBFT tuning medchain writes: one-second
+// blocks, big txs allowed (homomorphic ciphertexts), RPC on 127.0.0.1 only.
+func TuneProduction(c *cmtcfg.Config) {
+	c.RPC.ListenAddress = "tcp://127.0.0.1:26657"
+	c.Mempool.MaxTxBytes = 8 << 20
+	c.RPC.MaxBodyBytes = 24 << 20
+	c.Consensus.TimeoutCommit = time.Second
+	c.Consensus.TimeoutPropose = 3 * time.Second
+	c.TxIndex.Indexer = "kv"
+	c.Instrumentation.Prometheus = false
+}
+
+// TuneLocal tunes for validators on one machine: sub-second blocks through
+// CometBFT's own settings, loopback peers allowed.
+func TuneLocal(c *cmtcfg.Config) {
+	TuneProduction(c)
+	c.Consensus.TimeoutCommit = 100 * time.Millisecond
+	c.Consensus.TimeoutPropose = 2 * time.Second
+	c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
+	c.P2P.FlushThrottleTimeout = 10 * time.Millisecond
+	c.P2P.AddrBookStrict = false
+	c.P2P.AllowDuplicateIP = true
+	c.P2P.PexReactor = false
+}
+
+// Init lays out a new home: CometBFT's config.toml, node key, validator key
+// and (unless SkipGenesis) a one-member genesis; medchain's app.toml; and a
+// keyring holding the hospital's operator key. It refuses a home that
+// already has a config.
+func Init(o InitOptions) (*InitResult, error) {
+	if o.Home == "" {
+		return nil, errors.New("--home is required")
+	}
+	if !monikerPattern.MatchString(o.Moniker) {
+		return nil, fmt.Errorf("--moniker %q: use 1 to 64 letters, digits, '.', '_' or '-'", o.Moniker)
+	}
+	if o.ChainID == "" {
+		o.ChainID = "medchain-1"
+	}
+	if o.HospitalID == "" {
+		o.HospitalID = strings.ToLower(strings.NewReplacer(".", "-", "_", "-").Replace(o.Moniker))
+	}
+	if o.HospitalName == "" {
+		o.HospitalName = o.Moniker
+	}
+	if o.KeyringBackend == "" {
+		o.KeyringBackend = keyring.BackendFile
+	}
+	if _, err := os.Stat(CometConfigPath(o.Home)); err == nil {
+		return nil, fmt.Errorf("%s already exists: %s is already a medchain home; pick another --home", CometConfigPath(o.Home), o.Home)
+	}
+	for _, d := range []string{o.Home, filepath.Join(o.Home, "config"), filepath.Join(o.Home, "data")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	conf := cmtcfg.DefaultConfig()
+	conf.SetRoot(o.Home)
+	conf.Moniker = o.Moniker
+	TuneProduction(conf)
+	if o.Tune != nil {
+		o.Tune(conf)
+	}
+	cmtcfg.WriteConfigFile(CometConfigPath(o.Home), conf)
+	if err := os.Chmod(CometConfigPath(o.Home), 0o600); err != nil {
+		return nil, err
+	}
+	if err := WriteAppConfig(AppConfigPath(o.Home), DefaultAppConfig()); err != nil {
+		return nil, fmt.Errorf("write %s: %w", AppConfigPath(o.Home), err)
+	}
+	pv := privval.GenFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
+	pv.Save()
+	nk, err := p2p.LoadOrGenNodeKey(conf.NodeKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("node key %s: %w", conf.NodeKeyFile(), err)
+	}
+	kr, err := keyring.Open(KeyringDir(o.Home), o.KeyringBackend, o.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	op, err := kr.Add(OperatorKeyName)
+	if err != nil {
+		return nil, fmt.Errorf("operator key: %w", err)
+	}
+	m := genesis.Member{
+		Hospital: genesis.Hospital{
+			ID: o.HospitalID, Name: o.HospitalName, Power: 10,
+			ValidatorPubKey: pv.Key.PubKey.Bytes(), OperatorPubKey: []byte(op.PubKey),
+		},
+		NodeID:     string(nk.ID()),
+		P2PAddress: strings.TrimPrefix(conf.P2P.ListenAddress, "tcp://"),
+	}
+	if !o.SkipGenesis {
+		doc, err := genesis.Build(o.ChainID, o.HospitalName+" alliance", []genesis.Member{m}, nil, genesis.DefaultParams(), time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := doc.SaveAs(conf.GenesisFile()); err != nil {
+			return nil, fmt.Errorf("write %s: %w", conf.GenesisFile(), err)
+		}
+	}
+	return &InitResult{Member: m, OperatorAddress: op.Address}, nil
+}
+
+// MemberInfo reads this home's validator key, node id and operator key:
+// what `medchain genesis build` needs from each hospital.
+func MemberInfo(home, keyringBackend, hospitalID, hospitalName, p2pAddress string) (*genesis.Member, error) {
+	conf, err := loadComet(home, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFiles(conf, false); err != nil {
+		return nil, err
+	}
+	pv := privval.LoadFilePVEmptyState(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
+	nk, err := p2p.LoadNodeKey(conf.NodeKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("node key %s: %w", conf.NodeKeyFile(), err)
+	}
+	kr, err := keyring.Open(KeyringDir(home), keyringBackend, noPrompt)
+	if err != nil {
+		return nil, err
+	}
+	op, err := kr.Show(OperatorKeyName)
+	if err != nil {
+		return nil, fmt.Errorf("operator key in %s: %w", KeyringDir(home), err)
+	}
+	if hospitalID == "" {
+		hospitalID = strings.ToLower(strings.NewReplacer(".", "-", "_", "-").Replace(conf.Moniker))
+	}
+	if hospitalName == "" {
+		hospitalName = conf.Moniker
+	}
+	if p2pAddress == "" {
+		p2pAddress = conf.P2P.ExternalAddress
+	}
+	return &genesis.Member{
+		Hospital: genesis.Hospital{
+			ID: hospitalID, Name: hospitalName, Power: 10,
+			ValidatorPubKey: pv.Key.PubKey.Bytes(), OperatorPubKey: []byte(ed25519.PublicKey(op.PubKey)),
+		},
+		NodeID: string(nk.ID()), P2PAddress: strings.TrimPrefix(p2pAddress, "tcp://"),
+	}, nil
+}

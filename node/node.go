@@ -1,0 +1,246 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtflags "github.com/cometbft/cometbft/libs/cli/flags"
+	cmtjson "github.com/cometbft/cometbft/libs/json"
+	"github.com/cometbft/cometbft/libs/log"
+	cmtnode "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	dbm "github.com/cometbft/cometbft-db"
+
+	"github.com/medchain/medchain/abci"
+	"github.com/medchain/medchain/abci/store"
+	"github.com/medchain/medchain/genesis"
+)
+
+// noPrompt is the prompt for keyring reads that need no passphrase.
+func noPrompt(bool) (string, error) {
+	return "", errors.New("this operation does not take a passphrase")
+}
+
+// Node is one running medchain validator: CometBFT in-process plus the app.
+type Node struct {
+	conf   *Config
+	logger log.Logger
+	cmt    *cmtnode.Node
+	store  *store.Store
+
+	mu  sync.Mutex
+	dbs []dbm.DB // every CometBFT database, closed on Stop
+}
+
+// StateDir is where the app's state store lives in a home.
+func StateDir(conf *cmtcfg.Config) string { return conf.RootDir + "/data/medchain-state" }
+
+// NewLogger returns CometBFT's structured logger in the configured format
+// and level, writing to w.
+func NewLogger(conf *cmtcfg.Config, w *os.File) (log.Logger, error) {
+	var l log.Logger
+	switch conf.LogFormat {
+	case cmtcfg.LogFormatJSON:
+		l = log.NewTMJSONLogger(log.NewSyncWriter(w))
+	case cmtcfg.LogFormatPlain, "":
+		l = log.NewTMLogger(log.NewSyncWriter(w))
+	default:
+		return nil, fmt.Errorf("log_format %q: use plain or json", conf.LogFormat)
+	}
+	l, err := cmtflags.ParseLogLevel(conf.LogLevel, l, cmtcfg.DefaultLogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("log_level %q: %w", conf.LogLevel, err)
+	}
+	return l, nil
+}
+
+// New checks every file of the home, opens the state store and builds the
+// CometBFT node (not yet started).
+func New(conf *Config, logger log.Logger) (*Node, error) {
+	c := conf.Comet
+	if err := checkFiles(c, true); err != nil {
+		return nil, err
+	}
+	doc, _, err := genesis.Load(c.GenesisFile())
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(store.Options{
+		Dir: StateDir(c), KeepRecent: conf.App.State.KeepRecent, CacheSize: conf.App.State.CacheSize,
+		Logger: storeLogger{logger.With("module", "state")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state store %s: %w", StateDir(c), err)
+	}
+	n := &Node{conf: conf, logger: logger, store: st}
+	app := abci.New(doc.ChainID, st, logger)
+	pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
+	nk, err := p2p.LoadNodeKey(c.NodeKeyFile())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("node key %s: %w", c.NodeKeyFile(), err)
+	}
+	n.cmt, err = cmtnode.NewNodeWithContext(context.Background(), c, pv, nk,
+		proxy.NewLocalClientCreator(app),
+		cmtnode.DefaultGenesisDocProviderFunc(c),
+		n.dbProvider,
+		cmtnode.DefaultMetricsProvider(c.Instrumentation),
+		logger)
+	if err != nil {
+		n.closeDBs()
+		st.Close()
+		return nil, fmt.Errorf("create node: %w", err)
+	}
+	return n, nil
+}
+
+// dbProvider opens CometBFT's databases and remembers them: CometBFT never
+// closes its tx-index database, and a restart in the same process would
+// find it locked.
+func (n *Node) dbProvider(ctx *cmtcfg.DBContext) (dbm.DB, error) {
+	db, err := cmtcfg.DefaultDBProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.dbs = append(n.dbs, db)
+	n.mu.Unlock()
+	return db, nil
+}
+
+func (n *Node) closeDBs() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, db := range n.dbs {
+		_ = db.Close()
+	}
+	n.dbs = nil
+}
+
+// Start checks the listen addresses are free, then starts CometBFT.
+func (n *Node) Start() error {
+	c := n.conf.Comet
+	for _, l := range []struct{ setting, addr string }{
+		{"rpc.laddr", c.RPC.ListenAddress}, {"p2p.laddr", c.P2P.ListenAddress},
+	} {
+		if err := checkFree(l.addr); err != nil {
+			n.Stop()
+			return fmt.Errorf("%s = %s: %w", l.setting, l.addr, err)
+		}
+	}
+	if err := n.cmt.Start(); err != nil {
+		n.Stop()
+		return fmt.Errorf("start node: %w", err)
+	}
+	n.logger.Info("medchain node started", "moniker", c.Moniker, "node_id", n.cmt.NodeInfo().ID(),
+		"rpc", c.RPC.ListenAddress, "p2p", c.P2P.ListenAddress)
+	return nil
+}
+
+// Stop shuts down in the order that loses nothing: CometBFT's services,
+// then the app connection, then CometBFT's databases, then the state store.
+func (n *Node) Stop() {
+	if n.cmt != nil && n.cmt.IsRunning() {
+		if err := n.cmt.Stop(); err != nil {
+			n.logger.Error("stop node", "err", err)
+		}
+		n.cmt.Wait()
+	}
+	if n.cmt != nil {
+		if err := n.cmt.ProxyApp().Stop(); err != nil && !strings.Contains(err.Error(), "already stopped") && !strings.Contains(err.Error(), "not started") {
+			n.logger.Error("stop app connection", "err", err)
+		}
+	}
+	n.closeDBs()
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			n.logger.Error("close state store", "err", err)
+		}
+		n.store = nil
+	}
+	n.logger.Info("medchain node stopped")
+}
+
+// Run starts the node and stops it when ctx is done (SIGINT/SIGTERM in
+// `medchain start`).
+func Run(ctx context.Context, conf *Config, logger log.Logger) error {
+	n, err := New(conf, logger)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	n.logger.Info("shutting down", "reason", context.Cause(ctx))
+	n.Stop()
+	return nil
+}
+
+func checkFree(laddr string) error {
+	u, err := url.Parse(laddr)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("not a tcp://host:port address")
+	}
+	l, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		return fmt.Errorf("cannot listen (%v); is another node running on this port? pick another port in config.toml or with the flag", err)
+	}
+	return l.Close()
+}
+
+// checkFiles reads every key and genesis file CometBFT will read, so a
+// missing or corrupt file is an error naming it (CometBFT's loaders exit
+// the process instead).
+func checkFiles(c *cmtcfg.Config, withState bool) error {
+	var pvKey privval.FilePVKey
+	if err := readJSON(c.PrivValidatorKeyFile(), &pvKey, "validator key"); err != nil {
+		return err
+	}
+	if pvKey.PrivKey == nil {
+		return fmt.Errorf("validator key %s has no priv_key", c.PrivValidatorKeyFile())
+	}
+	if withState {
+		var st privval.FilePVLastSignState
+		if err := readJSON(c.PrivValidatorStateFile(), &st, "validator sign state"); err != nil {
+			return err
+		}
+	}
+	var nk p2p.NodeKey
+	if err := readJSON(c.NodeKeyFile(), &nk, "node key"); err != nil {
+		return err
+	}
+	if nk.PrivKey == nil {
+		return fmt.Errorf("node key %s has no priv_key", c.NodeKeyFile())
+	}
+	if _, _, err := genesis.Load(c.GenesisFile()); err != nil {
+		return err
+	}
+	return nil
+}
+
+func readJSON(path string, v any, what string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s file %s: %w", what, path, err)
+	}
+	if err := cmtjson.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s file %s is corrupt: %w", what, path, err)
+	}
+	return nil
+}
+
+// storeLogger adapts CometBFT's logger to the store's.
+type storeLogger struct{ l log.Logger }
+
+func (s storeLogger) Info(msg string, kv ...any)  { s.l.Info(msg, kv...) }
+func (s storeLogger) Error(msg string, kv ...any) { s.l.Error(msg, kv...) }
