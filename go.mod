@@ -12,12 +12,14 @@ require (
 	github.com/spf13/cobra v1.9.1
 	github.com/spf13/pflag v1.0.6
 	github.com/spf13/viper v1.20.1
+	github.com/tuneinsight/lattigo/v6 v6.2.0
 	golang.org/x/crypto v0.45.0
 	golang.org/x/term v0.37.0
 	google.golang.org/protobuf v1.36.7
 )
 
 require (
+	github.com/ALTree/bigfloat v0.2.0 // indirect
 	github.com/DataDog/zstd v1.4.5 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

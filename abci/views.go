@@ -10,9 +10,9 @@ type working struct{ s *store.Store }
 
 var _ contracts.KVStore = working{}
 
-func (w working) Get(key []byte) ([]byte, error)  { return w.s.Get(key) }
-func (w working) Set(key, value []byte) error     { return w.s.Set(key, value) }
-func (w working) Delete(key []byte) error         { return w.s.Delete(key) }
+func (w working) Get(key []byte) ([]byte, error) { return w.s.Get(key) }
+func (w working) Set(key, value []byte) error    { return w.s.Set(key, value) }
+func (w working) Delete(key []byte) error        { return w.s.Delete(key) }
 func (w working) Iterator(start, end []byte, asc bool) (contracts.Iterator, error) {
 	return w.s.Iterator(start, end, asc)
 }

@@ -2,57 +2,32 @@ package keyring
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+
+	"github.com/medchain/medchain/contracts/pb"
 )
 
 // AddressPrefix starts every medchain account address.
-const AddressPrefix = "mc1"
+const AddressPrefix = pb.AddressPrefix
 
 // AddressSize is the number of bytes an address encodes.
-const AddressSize = 20
+const AddressSize = pb.AddressSize
 
-// AddressOf returns the account address of an ed25519 public key:
-// "mc1" followed by the lowercase hex of the first 20 bytes of SHA-256(pub).
-// Other packages rely on exactly this derivation; do not change it. The caller
-// passes a 32-byte key; AddressOf hashes whatever it is given and never fails.
-func AddressOf(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return AddressPrefix + hex.EncodeToString(sum[:AddressSize])
-}
+// AddressOf returns the account address of an ed25519 public key (see
+// pb.AddressOf, the one definition).
+func AddressOf(pub ed25519.PublicKey) string { return pb.AddressOf(pub) }
 
-// ParseAddress validates s as a canonical address (the form AddressOf
-// returns: prefix "mc1", then exactly 40 lowercase hex digits) and returns
-// its 20 bytes. Errors wrap ErrInvalidAddress and say what was wrong.
+// ParseAddress validates s as a canonical address; errors wrap
+// ErrInvalidAddress.
 func ParseAddress(s string) ([AddressSize]byte, error) {
-	var out [AddressSize]byte
-	if len(s) < len(AddressPrefix) || s[:len(AddressPrefix)] != AddressPrefix {
-		return out, fmt.Errorf("%w %s: must start with %q", ErrInvalidAddress, quoteShort(s), AddressPrefix)
+	a, err := pb.ParseAddress(s)
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrInvalidAddress, err)
 	}
-	body := s[len(AddressPrefix):]
-	if len(body) != 2*AddressSize {
-		return out, fmt.Errorf("%w %s: want %d hex digits after %q, got %d characters",
-			ErrInvalidAddress, quoteShort(s), 2*AddressSize, AddressPrefix, len(body))
-	}
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			return out, fmt.Errorf("%w %s: hex digits must be lowercase", ErrInvalidAddress, quoteShort(s))
-		default:
-			return out, fmt.Errorf("%w %s: character %q at position %d is not a hex digit",
-				ErrInvalidAddress, quoteShort(s), c, len(AddressPrefix)+i)
-		}
-	}
-	if _, err := hex.Decode(out[:], []byte(body)); err != nil {
-		// Unreachable: every character was checked above.
-		return out, fmt.Errorf("%w %s: %w", ErrInvalidAddress, quoteShort(s), err)
-	}
-	return out, nil
+	return a, nil
 }
 
-// quoteShort quotes s for an error message, cutting it so that hostile input
+// quoteShort quotes s for an error message, cut so that hostile input
 // cannot blow up the message.
 func quoteShort(s string) string {
 	const limit = 64
