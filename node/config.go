@@ -82,6 +82,9 @@ type Config struct {
 	Home  string
 	Comet *cmtcfg.Config
 	App   AppConfig
+	// BenchKVStore runs CometBFT's kvstore example app instead of medchain:
+	// the benchmark's baseline, never a production setting.
+	BenchKVStore bool
 }
 
 // AppConfigPath is <home>/config/app.toml.

@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	dbm "github.com/cometbft/cometbft-db"
+	"github.com/cometbft/cometbft/abci/example/kvstore"
+	abcitypes "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtflags "github.com/cometbft/cometbft/libs/cli/flags"
 	cmtjson "github.com/cometbft/cometbft/libs/json"
@@ -82,7 +85,12 @@ func New(conf *Config, logger log.Logger) (*Node, error) {
 		return nil, fmt.Errorf("state store %s: %w", StateDir(c), err)
 	}
 	n := &Node{conf: conf, logger: logger, store: st}
-	app := abci.New(doc.ChainID, st, logger)
+	var app abcitypes.Application = abci.New(doc.ChainID, st, logger)
+	if conf.BenchKVStore {
+		// Benchmark baseline only: CometBFT's example app on the same node
+		// wiring, so scripts/bench-chain.sh compares like with like.
+		app = kvstore.NewPersistentApplication(filepath.Join(c.RootDir, "data", "kvstore"))
+	}
 	pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
 	nk, err := p2p.LoadNodeKey(c.NodeKeyFile())
 	if err != nil {

@@ -1,5 +1,7 @@
 package store
 
+import "bytes"
+
 // HashAt returns the app hash of committed height (0 = latest), as this
 // store computed it. Auditors and the localnet compare it across nodes.
 func (s *Store) HashAt(height int64) ([]byte, error) {
@@ -9,5 +11,5 @@ func (s *Store) HashAt(height int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.Hash(), nil
+	return bytes.Clone(t.Hash()), nil // t.Hash is IAVL's cached root hash
 }

@@ -680,3 +680,68 @@ func TestAnEmptyValueStaysDistinctFromAnAbsentOne(t *testing.T) {
 		})
 	}
 }
+
+func TestABlockOfLargeValuesCommits(t *testing.T) {
+	// Far more than Badger's per-transaction cap (15% of the memtable):
+	// big values go to the value log, medium ones fill split transactions.
+	dir := t.TempDir()
+	s := openAt(t, Options{Dir: dir})
+	big := bytes.Repeat([]byte{0xB1}, 1<<20)
+	medium := bytes.Repeat([]byte{0x3E}, 3<<10)
+	for i := range 12 {
+		if err := s.Set(fmt.Appendf(nil, "big-%02d", i), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3000 {
+		if err := s.Set(fmt.Appendf(nil, "medium-%04d", i), medium); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash := mustCommit(t, s, 1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := openAt(t, Options{Dir: dir})
+	if _, got := r.LastCommit(); !bytes.Equal(got, hash) {
+		t.Fatal("app hash changed across reopen")
+	}
+	for _, k := range []string{"big-00", "big-11", "medium-0000", "medium-2999"} {
+		v, err := r.GetAt(1, []byte(k))
+		if err != nil || (!bytes.Equal(v, big) && !bytes.Equal(v, medium)) {
+			t.Fatalf("%s: %d bytes, %v", k, len(v), err)
+		}
+	}
+}
+
+func TestHashAtReturnsEachHeightsAppHash(t *testing.T) {
+	s, _ := openTemp(t, 0)
+	mustSet(t, s, "a", "1")
+	h1 := mustCommit(t, s, 1)
+	mustSet(t, s, "a", "2")
+	h2 := mustCommit(t, s, 2)
+	tests := []struct {
+		name   string
+		height int64
+		want   []byte
+	}{
+		{"height 1 has its own hash", 1, h1},
+		{"height 2 has its own hash", 2, h2},
+		{"height 0 means the latest", 0, h2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.HashAt(tt.height)
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Fatalf("HashAt = %X, %v; want %X", got, err, tt.want)
+			}
+			got[0] ^= 0xFF // a copy: must not touch the store
+		})
+	}
+	if got, _ := s.HashAt(1); !bytes.Equal(got, h1) {
+		t.Fatal("HashAt returned the store's own memory")
+	}
+	if _, err := s.HashAt(3); !errors.Is(err, ErrHeightNotCommitted) {
+		t.Fatalf("HashAt(3) = %v", err)
+	}
+}

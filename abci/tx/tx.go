@@ -1,6 +1,7 @@
 package tx
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -90,6 +91,12 @@ func Decode(raw []byte, maxBytes uint64) (*Decoded, error) {
 	var env pb.Tx
 	if err := Unmarshal(raw, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %v", ErrDecode, err)
+	}
+	// One signed body must travel as one byte string, or a relayer could
+	// re-encode a tx under a new hash (reordered or repeated fields, overlong
+	// lengths) and have the signer's own copy refused as a replay.
+	if canon, err := (proto.MarshalOptions{Deterministic: true}).Marshal(&env); err != nil || !bytes.Equal(canon, raw) {
+		return nil, fmt.Errorf("%w: envelope is not canonically encoded (build txs with tx.Build)", ErrDecode)
 	}
 	if len(env.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrDecode, len(env.Signature), ed25519.SignatureSize)

@@ -69,6 +69,7 @@ func newStartCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			conf.BenchKVStore, _ = cmd.Flags().GetBool("bench-kvstore")
 			logger, err := node.NewLogger(conf.Comet, os.Stdout)
 			if err != nil {
 				return err
@@ -79,6 +80,8 @@ func newStartCmd() *cobra.Command {
 		},
 	}
 	node.AddStartFlags(cmd.Flags())
+	cmd.Flags().Bool("bench-kvstore", false, "run CometBFT's kvstore example app instead of medchain (benchmark baseline only)")
+	_ = cmd.Flags().MarkHidden("bench-kvstore")
 	return cmd
 }
 

@@ -19,6 +19,8 @@ import (
 type Cluster struct {
 	Bin      string
 	Manifest *Manifest
+	// ExtraArgs are appended to every `medchain start` (e.g. --log_level).
+	ExtraArgs []string
 
 	mu    sync.Mutex
 	procs map[int]*proc
@@ -39,7 +41,11 @@ func NewCluster(bin string, m *Manifest) *Cluster {
 func (c *Cluster) LogPath(i int) string { return filepath.Join(c.Manifest.Nodes[i].Home, "node.log") }
 
 // Start starts node i. The process is killed if this process dies (Linux).
-func (c *Cluster) Start(i int) error {
+func (c *Cluster) Start(i int) error { return c.StartEnv(i) }
+
+// StartEnv starts node i with extra environment variables ("K=V"), e.g.
+// FAIL_TEST_INDEX to crash it at one of CometBFT's fail points.
+func (c *Cluster) StartEnv(i int, env ...string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p, ok := c.procs[i]; ok {
@@ -53,7 +59,8 @@ func (c *Cluster) Start(i int) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.Bin, "start", "--home", c.Manifest.Nodes[i].Home)
+	cmd := exec.Command(c.Bin, append([]string{"start", "--home", c.Manifest.Nodes[i].Home}, c.ExtraArgs...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -110,6 +117,22 @@ func (c *Cluster) Kill(i int) error { return c.signal(i, syscall.SIGKILL, 10*tim
 
 // Stop sends SIGTERM (clean shutdown) to node i and waits up to 30 s.
 func (c *Cluster) Stop(i int) error { return c.signal(i, syscall.SIGTERM, 30*time.Second) }
+
+// Wait waits for node i's process to exit by itself, up to d.
+func (c *Cluster) Wait(i int, d time.Duration) error {
+	c.mu.Lock()
+	p, ok := c.procs[i]
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("node %d was not started", i)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(d):
+		return fmt.Errorf("node %d still running after %s", i, d)
+	}
+}
 
 // Running reports whether node i's process is alive.
 func (c *Cluster) Running(i int) bool {
