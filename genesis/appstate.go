@@ -7,7 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/medchain/medchain/contracts/pb"
 )
@@ -70,6 +74,9 @@ func ParseAppState(raw []byte) (*AppState, error) {
 	dec.DisallowUnknownFields()
 	var s AppState
 	if err := dec.Decode(&s); err != nil {
+		if path := unknownFieldPath(raw, err, reflect.TypeFor[AppState]()); path != "" {
+			return nil, fmt.Errorf("%w: unknown field %s", ErrInvalid, path)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -159,4 +166,76 @@ func (s *AppState) Validate() error {
 		}
 	}
 	return nil
+}
+
+// unknownFieldPath turns encoding/json's `unknown field "k"` error, which
+// names the key only, into the key's path in raw ("hospitals[1].k"), so the
+// operator can find it. It returns "" for any other error.
+func unknownFieldPath(raw []byte, decodeErr error, t reflect.Type) string {
+	name, ok := strings.CutPrefix(decodeErr.Error(), "json: unknown field ")
+	if !ok {
+		return ""
+	}
+	name, err := strconv.Unquote(name)
+	if err != nil {
+		return ""
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return findUnknownField(v, t, "", name)
+}
+
+// findUnknownField returns the path of the first key called name in v that
+// no field of t takes, or "".
+func findUnknownField(v any, t reflect.Type, path, name string) string {
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, _ := v.(map[string]any)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			f, ok := jsonField(t, k)
+			if !ok && k == name {
+				return p
+			}
+			if ok {
+				if found := findUnknownField(obj[k], f.Type, p, name); found != "" {
+					return found
+				}
+			}
+		}
+	case reflect.Slice:
+		arr, _ := v.([]any)
+		for i, e := range arr {
+			if found := findUnknownField(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), name); found != "" {
+				return found
+			}
+		}
+	}
+	return ""
+}
+
+// jsonField finds the field of struct t that encoding/json decodes key into
+// (the tag name, matched without regard to case as encoding/json does).
+func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "" {
+			tag = f.Name
+		}
+		if f.IsExported() && tag != "-" && strings.EqualFold(tag, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }

@@ -280,6 +280,10 @@ func TestCrashAtEveryFailPoint(t *testing.T) {
 		if c.Running(victim) {
 			t.Fatalf("fail point %d: node %d did not crash within 60 s", idx, victim)
 		}
+		logged, _ := os.ReadFile(c.LogPath(victim))
+		if !bytes.Contains(logged, []byte(fmt.Sprintf("*** fail-test %d ***", idx))) {
+			t.Fatalf("fail point %d: node %d exited, but not at the fail point:\n%s", idx, victim, tail(logged, 2000))
+		}
 		if err := c.Start(victim); err != nil {
 			t.Fatal(err)
 		}

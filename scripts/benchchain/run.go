@@ -1,0 +1,674 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/keyring"
+	"github.com/medchain/medchain/node/localnet"
+)
+
+const (
+	appMedchain = "medchain"
+	appKVStore  = "kvstore"
+)
+
+// appResult is what one app's run measured.
+type appResult struct {
+	App        string `json:"app"`
+	PlannedTxs int    `json:"planned_txs"`
+	MeanTxSize int    `json:"mean_tx_bytes"`
+
+	SetupSeconds float64 `json:"setup_seconds,omitempty"`
+
+	Accepted     int            `json:"checktx_accepted"`
+	Refused      int            `json:"checktx_refused"`
+	RefusedCodes map[uint32]int `json:"checktx_refused_codes,omitempty"`
+	SubmitErrors int            `json:"submit_errors"`
+	NotSubmitted int            `json:"not_submitted"`
+	CommittedOK  int            `json:"committed_ok"`
+	FailedBlock  int            `json:"failed_in_block"`
+	Missing      int            `json:"accepted_never_committed"`
+	Samples      []string       `json:"error_samples,omitempty"`
+
+	SubmitSeconds float64 `json:"submit_seconds"` // first submit to last broadcast_tx_sync answer
+	SubmitRate    float64 `json:"submit_tx_per_s"`
+	Seconds       float64 `json:"seconds"` // first submit to last commit seen
+	TPS           float64 `json:"tx_per_s"`
+
+	LatMeanMs float64 `json:"latency_mean_ms"`
+	LatP50Ms  float64 `json:"latency_p50_ms"`
+	LatP90Ms  float64 `json:"latency_p90_ms"`
+	LatP99Ms  float64 `json:"latency_p99_ms"`
+	LatMaxMs  float64 `json:"latency_max_ms"`
+	CheckP50  float64 `json:"broadcast_sync_p50_ms"` // broadcast_tx_sync round trip
+	CheckP99  float64 `json:"broadcast_sync_p99_ms"`
+
+	Blocks          int     `json:"blocks"`
+	MeanTxsPerBlock float64 `json:"mean_txs_per_block"`
+	MaxTxsPerBlock  int     `json:"max_txs_per_block"`
+	MeanIntervalMs  float64 `json:"mean_block_interval_ms"`
+	OtherTxs        int     `json:"other_txs_in_blocks"`
+
+	Profile string `json:"cpu_profile,omitempty"`
+}
+
+func (r *appResult) valid() bool {
+	return r.Refused == 0 && r.SubmitErrors == 0 && r.NotSubmitted == 0 && r.FailedBlock == 0 &&
+		r.Missing == 0 && r.CommittedOK == r.PlannedTxs
+}
+
+// txRec follows one tx. submit/ret/accepted are written by its submitter,
+// commit/height/code by the block follower; both are read after they end.
+type txRec struct {
+	submit, ret time.Time
+	accepted    bool
+	commit      time.Time
+	height      int64
+	code        uint32
+}
+
+type blockInfo struct {
+	height int64
+	time   time.Time
+	txs    int
+	bench  int
+}
+
+func runApp(ctx context.Context, cfg *config, w *workload, app string, logf func(string, ...any)) (res *appResult, err error) {
+	dir, err := os.MkdirTemp(cfg.workDir, "medchain-bench-"+app+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cfg.keep {
+			logf("[%s] kept the localnet in %s", app, dir)
+			return
+		}
+		if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}()
+	var pprofAddr string
+	if cfg.profileDir != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	m, err := localnet.Generate(localnet.Options{
+		Dir: dir, Validators: cfg.validators, ChainID: w.chainID,
+		Tune: func(c *cmtcfg.Config) {
+			// Same for both apps: room for every tx of the run in one mempool.
+			if n := cfg.txs + 1000; c.Mempool.Size < n {
+				c.Mempool.Size = n
+			}
+			if pprofAddr != "" && c.Moniker == "hospital0" {
+				c.RPC.PprofListenAddress = pprofAddr
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generate localnet: %w", err)
+	}
+	cl := localnet.NewCluster(cfg.bin, m)
+	cl.ExtraArgs = []string{"--log_level", cfg.logLevel}
+	if app == appKVStore {
+		cl.ExtraArgs = append(cl.ExtraArgs, "--bench-kvstore")
+	}
+	defer func() {
+		if stopErr := cl.StopAll(); stopErr != nil && err == nil {
+			err = fmt.Errorf("stop the %s localnet: %w", app, stopErr)
+		}
+		if err != nil {
+			dumpLogs(cl, len(m.Nodes), logf)
+		}
+	}()
+	if err := cl.StartAll(); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
+	for i := range m.Nodes {
+		if _, err := cl.WaitHeight(wctx, i, 2); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	cancel()
+	logf("[%s] %d validators up (each its own process), committing blocks", app, len(m.Nodes))
+
+	rpcs, err := dialAll(m, cfg.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	res = &appResult{App: app, PlannedTxs: w.total()}
+	if app == appMedchain {
+		res.MeanTxSize = w.medBytes / max(1, w.total())
+		sctx, cancel := context.WithTimeout(ctx, cfg.setupTimeout)
+		t0 := time.Now()
+		err := setupMedchain(sctx, m, w)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("setup (register %d accounts): %w", len(w.keys), err)
+		}
+		res.SetupSeconds = time.Since(t0).Seconds()
+		logf("[%s] setup: the operators registered %d accounts in %.1fs (not timed)", app, len(w.keys), res.SetupSeconds)
+	} else {
+		res.MeanTxSize = w.kvBytes / max(1, w.total())
+	}
+
+	var profDone chan error
+	if pprofAddr != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return nil, err
+		}
+		res.Profile = filepath.Join(cfg.profileDir, app+"-node0.cpu.pprof")
+		profDone = make(chan error, 1)
+		go func() { profDone <- fetchProfile(ctx, pprofAddr, cfg.profileSeconds, res.Profile) }()
+	}
+	logf("[%s] timed phase: %d txs of ~%d bytes, %d submitters over %d nodes", app, res.PlannedTxs, res.MeanTxSize, cfg.concurrency, len(m.Nodes))
+	pctx, cancel := context.WithTimeout(ctx, cfg.phaseTimeout)
+	err = timedPhase(pctx, cfg, w, app, rpcs, res)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if profDone != nil {
+		if perr := <-profDone; perr != nil {
+			logf("[%s] cpu profile: %v", app, perr)
+			res.Profile = ""
+		}
+	}
+	return res, nil
+}
+
+// dialAll returns an RPC client per node sharing one HTTP transport that
+// keeps enough idle connections for every submitter (the default keeps 2
+// per host, and the rest would reconnect for every tx).
+func dialAll(m *localnet.Manifest, conc int) ([]*rpchttp.HTTP, error) {
+	hc := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DisableCompression:  true,
+			MaxIdleConns:        4 * (conc + 8),
+			MaxIdleConnsPerHost: conc + 8,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+	out := make([]*rpchttp.HTTP, len(m.Nodes))
+	for i, n := range m.Nodes {
+		c, err := rpchttp.NewWithClient(n.RPC, "/websocket", hc)
+		if err != nil {
+			return nil, fmt.Errorf("node %d rpc: %w", i, err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// setupMedchain has each node's operator register its share of the bench
+// accounts through its own node, pipelining its nonces (broadcast_tx_sync,
+// no wait per commit), then waits until every node has every account.
+func setupMedchain(ctx context.Context, m *localnet.Manifest, w *workload) error {
+	n := len(m.Nodes)
+	clients := make([]*client.Client, n)
+	for i, nd := range m.Nodes {
+		c, err := client.Dial(nd.RPC)
+		if err != nil {
+			return err
+		}
+		clients[i] = c
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range m.Nodes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = registerShare(ctx, m.Nodes[i], clients[i], w, i, n)
+		}(i)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Every node must know every account before the load starts: a tx
+	// reaching a node that has not committed its signer's registration yet
+	// would be refused as unknown_signer.
+	for i, c := range clients {
+		for a, addr := range w.addrs {
+			for {
+				acc, err := c.Account(ctx, addr)
+				if err == nil && acc != nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("node %d does not have account %d (%s): %v (last error: %v)", i, a, addr, ctx.Err(), err)
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func registerShare(ctx context.Context, nd localnet.NodeInfo, c *client.Client, w *workload, i, n int) error {
+	kr, err := keyring.Open(node.KeyringDir(nd.Home), keyring.BackendTest, nil)
+	if err != nil {
+		return err
+	}
+	op, err := kr.Signer(node.OperatorKeyName)
+	if err != nil {
+		return err
+	}
+	opAddr := pb.AddressOf(op.Public().(ed25519.PublicKey))
+	acc, err := c.Account(ctx, opAddr)
+	if err != nil {
+		return err
+	}
+	if acc == nil {
+		return fmt.Errorf("operator %s of node %d has no account", opAddr, i)
+	}
+	seq := acc.Sequence
+	sent := uint64(0)
+	for a := i; a < len(w.keys); a += n {
+		role := pb.Role_ROLE_DOCTOR
+		if a%2 == 1 {
+			role = pb.Role_ROLE_PATIENT
+		}
+		raw, err := tx.Build(op, w.chainID, opAddr, seq+sent, accounts.TypeRegister, &pb.RegisterAccount{
+			Pubkey: w.keys[a].Public().(ed25519.PublicKey), Role: role, Label: fmt.Sprintf("bench-%d", a),
+		})
+		if err != nil {
+			return err
+		}
+		r, err := c.RPC().BroadcastTxSync(ctx, raw)
+		if err != nil {
+			return fmt.Errorf("node %d: register account %d: %w", i, a, err)
+		}
+		if r.Code != 0 {
+			return fmt.Errorf("node %d: register account %d refused: code %d: %s", i, a, r.Code, r.Log)
+		}
+		sent++
+	}
+	for {
+		acc, err := c.Account(ctx, opAddr)
+		if err == nil && acc != nil && acc.Sequence >= seq+sent {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %d: registrations not committed: %v", i, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// timedPhase submits every lane's txs and follows the blocks until every
+// accepted tx is seen committed (or the phase times out).
+func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs []*rpchttp.HTTP, res *appResult) error {
+	recs := make([][]*txRec, len(w.lanes))
+	index := make(map[[32]byte]*txRec, w.total())
+	payload := func(a int) [][]byte {
+		if app == appKVStore {
+			return w.lanes[a].kv
+		}
+		return w.lanes[a].med
+	}
+	for a := range w.lanes {
+		for _, raw := range payload(a) {
+			r := &txRec{}
+			recs[a] = append(recs[a], r)
+			index[sha256.Sum256(raw)] = r
+		}
+	}
+
+	st, err := rpcs[0].Status(ctx)
+	if err != nil {
+		return err
+	}
+	startHeight := st.SyncInfo.LatestBlockHeight
+
+	var (
+		accepted, committed atomic.Int64
+		workersDone         atomic.Bool
+		mu                  sync.Mutex // guards the counters below
+		refusedCodes        = map[uint32]int{}
+		refused, rpcErrs    int
+		notSubmitted        int
+		samples             []string
+	)
+	var pending chan struct{}
+	if cfg.maxPending > 0 {
+		pending = make(chan struct{}, cfg.maxPending)
+	}
+	release := func() {
+		if pending != nil {
+			select {
+			case <-pending:
+			default:
+			}
+		}
+	}
+	sample := func(s string) {
+		if len(samples) < 5 {
+			samples = append(samples, s)
+		}
+	}
+
+	// The block follower: polls node 0's latest height; a block counts as
+	// committed once its results are stored (FinalizeBlock has run on node
+	// 0), and its txs are committed as of the poll that found the results.
+	// (/status reports a height as soon as the block is decided and saved,
+	// before the app has executed it.)
+	var blocks []blockInfo
+	other := 0
+	followErr := make(chan error, 1)
+	fctx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	go func() {
+		last := startHeight
+		for {
+			st, err := rpcs[0].Status(fctx)
+			if err == nil {
+			heights:
+				for h := last + 1; h <= st.SyncInfo.LatestBlockHeight; h++ {
+					hh := h
+					br, err := rpcs[0].BlockResults(fctx, &hh)
+					seen := time.Now()
+					if err != nil {
+						if strings.Contains(err.Error(), "could not find results") {
+							break heights // not executed yet; next poll
+						}
+						followErr <- fmt.Errorf("block_results %d: %w", h, err)
+						return
+					}
+					blk, err := rpcs[0].Block(fctx, &hh)
+					if err != nil {
+						followErr <- fmt.Errorf("block %d: %w", h, err)
+						return
+					}
+					bi := blockInfo{height: h, time: blk.Block.Time, txs: len(blk.Block.Txs)}
+					for i, t := range blk.Block.Txs {
+						r := index[sha256.Sum256(t)]
+						if r == nil {
+							other++
+							continue
+						}
+						bi.bench++
+						if r.height != 0 {
+							continue
+						}
+						r.commit, r.height = seen, h
+						if i < len(br.TxsResults) {
+							r.code = br.TxsResults[i].Code
+						}
+						committed.Add(1)
+						release()
+					}
+					blocks = append(blocks, bi)
+					last = h
+				}
+			} else if fctx.Err() == nil && cfg.verbose {
+				fmt.Fprintf(os.Stderr, "[%s] status: %v\n", app, err)
+			}
+			if workersDone.Load() && committed.Load() >= accepted.Load() {
+				followErr <- nil
+				return
+			}
+			select {
+			case <-fctx.Done():
+				followErr <- nil
+				return
+			case <-time.After(cfg.poll):
+			}
+		}
+	}()
+
+	// Submitters: worker k owns lanes k, k+c, k+2c, …, and sends each lane's
+	// txs in order, one broadcast_tx_sync at a time.
+	conc := min(cfg.concurrency, len(w.lanes))
+	var wg sync.WaitGroup
+	for k := 0; k < conc; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			var mine []int
+			for a := k; a < len(w.lanes); a += conc {
+				mine = append(mine, a)
+			}
+			dead := map[int]bool{}
+			for round := 0; ; round++ {
+				more := false
+				for _, a := range mine {
+					lane := payload(a)
+					if round >= len(lane) || dead[a] {
+						continue
+					}
+					more = true
+					if pending != nil {
+						select {
+						case pending <- struct{}{}:
+						case <-ctx.Done():
+							return
+						}
+					}
+					if ctx.Err() != nil {
+						return
+					}
+					r := recs[a][round]
+					r.submit = time.Now()
+					out, err := rpcs[w.lanes[a].node].BroadcastTxSync(ctx, lane[round])
+					r.ret = time.Now()
+					switch {
+					case err != nil:
+						release()
+						mu.Lock()
+						rpcErrs++
+						notSubmitted += len(lane) - round - 1
+						sample(fmt.Sprintf("lane %d tx %d: broadcast: %v", a, round, err))
+						mu.Unlock()
+						dead[a] = true
+					case out.Code != 0:
+						release()
+						mu.Lock()
+						refused++
+						refusedCodes[out.Code]++
+						notSubmitted += len(lane) - round - 1
+						sample(fmt.Sprintf("lane %d tx %d: CheckTx code %d: %s", a, round, out.Code, out.Log))
+						mu.Unlock()
+						dead[a] = true
+					default:
+						r.accepted = true
+						accepted.Add(1)
+					}
+				}
+				if !more {
+					return
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	workersDone.Store(true)
+	ferr := <-followErr
+	stopFollow()
+	if ctx.Err() != nil && committed.Load() < accepted.Load() {
+		mu.Lock()
+		sample(fmt.Sprintf("phase timeout after %s: %d of %d accepted txs seen committed", cfg.phaseTimeout, committed.Load(), accepted.Load()))
+		mu.Unlock()
+	}
+	if ferr != nil {
+		return fmt.Errorf("follow blocks: %w", ferr)
+	}
+
+	// Figures.
+	res.Refused, res.RefusedCodes, res.SubmitErrors, res.NotSubmitted, res.Samples = refused, refusedCodes, rpcErrs, notSubmitted, samples
+	var first, lastRet, lastCommit time.Time
+	var lat, rtt []time.Duration
+	for a := range recs {
+		for _, r := range recs[a] {
+			if r.submit.IsZero() {
+				continue
+			}
+			if first.IsZero() || r.submit.Before(first) {
+				first = r.submit
+			}
+			if r.ret.After(lastRet) {
+				lastRet = r.ret
+			}
+			rtt = append(rtt, r.ret.Sub(r.submit))
+			if r.accepted {
+				res.Accepted++
+			}
+			switch {
+			case r.height == 0:
+				if r.accepted {
+					res.Missing++
+				}
+			case r.code != 0:
+				res.FailedBlock++
+			default:
+				res.CommittedOK++
+				lat = append(lat, r.commit.Sub(r.submit))
+				if r.commit.After(lastCommit) {
+					lastCommit = r.commit
+				}
+			}
+		}
+	}
+	if res.FailedBlock > 0 {
+		res.Samples = append(res.Samples, fmt.Sprintf("%d txs failed in their block (non-zero code in block_results)", res.FailedBlock))
+	}
+	if !lastRet.IsZero() {
+		res.SubmitSeconds = lastRet.Sub(first).Seconds()
+		res.SubmitRate = float64(len(rtt)) / res.SubmitSeconds
+	}
+	if !lastCommit.IsZero() {
+		res.Seconds = lastCommit.Sub(first).Seconds()
+		res.TPS = float64(res.CommittedOK) / res.Seconds
+	}
+	res.LatMeanMs, res.LatP50Ms, res.LatP90Ms, res.LatP99Ms, res.LatMaxMs = stats(lat)
+	_, res.CheckP50, _, res.CheckP99, _ = stats(rtt)
+
+	// Blocks from the first to the last that carried a bench tx.
+	lo, hi := -1, -1
+	for i, b := range blocks {
+		if b.bench > 0 {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	res.OtherTxs = other
+	if lo >= 0 {
+		span := blocks[lo : hi+1]
+		res.Blocks = len(span)
+		sum := 0
+		for _, b := range span {
+			sum += b.bench
+			res.MaxTxsPerBlock = max(res.MaxTxsPerBlock, b.bench)
+		}
+		res.MeanTxsPerBlock = float64(sum) / float64(len(span))
+		if len(span) > 1 {
+			res.MeanIntervalMs = ms(span[len(span)-1].time.Sub(span[0].time)) / float64(len(span)-1)
+		}
+	}
+	return nil
+}
+
+// stats returns mean, p50, p90, p99 and max in milliseconds (nearest rank).
+func stats(d []time.Duration) (mean, p50, p90, p99, mx float64) {
+	if len(d) == 0 {
+		return
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	rank := func(p float64) float64 {
+		i := int(p*float64(len(d))+0.999999) - 1
+		return ms(d[min(max(i, 0), len(d)-1)])
+	}
+	return ms(sum) / float64(len(d)), rank(0.50), rank(0.90), rank(0.99), ms(d[len(d)-1])
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// fetchProfile takes a CPU profile of node 0 through CometBFT's pprof server.
+func fetchProfile(ctx context.Context, addr string, seconds int, path string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds)
+	var resp *http.Response
+	var err error
+	for i := 0; i < 20; i++ { // the pprof server starts with the node
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, b)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// dumpLogs prints the end of every node's log (after a failure).
+func dumpLogs(cl *localnet.Cluster, n int, logf func(string, ...any)) {
+	for i := 0; i < n; i++ {
+		raw, err := os.ReadFile(cl.LogPath(i))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		logf("--- node %d log (last %d lines of %s)\n%s", i, len(lines), cl.LogPath(i), strings.Join(lines, "\n"))
+	}
+}
