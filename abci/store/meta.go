@@ -64,8 +64,10 @@ func readMeta(db *badgerDB) (m commitMeta, found bool, err error) {
 	if bz == nil {
 		return commitMeta{}, false, nil
 	}
-	m, err = decodeMeta(bz)
-	return m, err == nil, err
+	if m, err = decodeMeta(bz); err != nil {
+		return commitMeta{}, false, fmt.Errorf("read meta record: %w", err)
+	}
+	return m, true, nil
 }
 
 // writeMeta writes the commit point in one synced Badger transaction.

@@ -18,7 +18,7 @@ func (s *Store) versionAt(height int64) (*iavl.ImmutableTree, int64, error) {
 	case height < 0:
 		return nil, 0, fmt.Errorf("%w: %d", ErrInvalidHeight, height)
 	case height == 0 && s.lastHeight == 0:
-		return nil, 0, fmt.Errorf("%w: nothing committed yet", ErrHeightNotCommitted)
+		return s.empty, 0, nil // nothing committed yet: the empty state
 	case height == 0:
 		height = s.lastHeight
 	case height > s.lastHeight:
@@ -34,7 +34,8 @@ func (s *Store) versionAt(height int64) (*iavl.ImmutableTree, int64, error) {
 }
 
 // GetAt returns a copy of key's value at committed height (0 = latest), nil
-// if absent. CheckTx and Query call it, concurrently with block execution.
+// if absent. Before the first commit, height 0 is the empty state. CheckTx
+// and Query call it, concurrently with block execution.
 func (s *Store) GetAt(height int64, key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -108,10 +109,7 @@ func (s *Store) IteratorAt(height int64, start, end []byte, ascending bool) (Ite
 	if err != nil {
 		return nil, fmt.Errorf("store: iterator at %d: %w", h, err)
 	}
-	s.readersMu.Lock()
-	s.readers[h]++
-	s.readersMu.Unlock()
-	return &treeIterator{
+	it := &treeIterator{
 		inner: inner,
 		lock:  &s.mu,
 		guard: func() error {
@@ -120,12 +118,19 @@ func (s *Store) IteratorAt(height int64, start, end []byte, ascending bool) (Ite
 			}
 			return nil
 		},
-		release: func() {
-			s.readersMu.Lock()
-			defer s.readersMu.Unlock()
-			if s.readers[h]--; s.readers[h] <= 0 {
-				delete(s.readers, h)
-			}
-		},
-	}, nil
+	}
+	if h == 0 {
+		return it, nil // the empty state before the first commit: nothing to pin
+	}
+	s.readersMu.Lock()
+	s.readers[h]++
+	s.readersMu.Unlock()
+	it.release = func() {
+		s.readersMu.Lock()
+		defer s.readersMu.Unlock()
+		if s.readers[h]--; s.readers[h] <= 0 {
+			delete(s.readers, h)
+		}
+	}
+	return it, nil
 }

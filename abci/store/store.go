@@ -65,6 +65,9 @@ type Store struct {
 	// (clone resets a cached node's child pointers), so sharing one cache
 	// between block execution and queries would be a data race.
 	reader *iavl.MutableTree
+	// empty is the state at height 0, before the first commit: what
+	// committed views read then (CheckTx runs before block 1 commits).
+	empty *iavl.ImmutableTree
 
 	// gen counts working-state changes; a working-state iterator is
 	// invalidated when it moves. failed is set when a Commit failed
@@ -170,6 +173,7 @@ func open(opts Options, db *badgerDB) (*Store, error) {
 	}
 	// Created after recovery, so its cache never holds a discarded version.
 	s.reader = iavl.NewMutableTree(db, opts.CacheSize, true, iavlLogger{opts.Logger})
+	s.empty = iavl.NewImmutableTree(db, 1, true, iavlLogger{opts.Logger})
 	if opts.KeepRecent > 0 {
 		go s.gcLoop()
 	} else {

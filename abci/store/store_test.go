@@ -183,8 +183,21 @@ func TestAFreshStoreReportsTheEmptyTree(t *testing.T) {
 	if h != 0 || !bytes.Equal(hash, s.WorkingHash()) || !bytes.Equal(hash, emptyHash()) {
 		t.Fatalf("LastCommit = %d, %X; WorkingHash %X", h, hash, s.WorkingHash())
 	}
-	if _, err := s.GetAt(0, []byte("k")); !errors.Is(err, ErrHeightNotCommitted) {
-		t.Fatalf("GetAt(0) on a fresh store: %v", err)
+	// Height 0 is the empty state CheckTx reads before block 1 commits.
+	if got, err := s.GetAt(0, []byte("k")); got != nil || err != nil {
+		t.Fatalf("GetAt(0) on a fresh store = %q, %v; want nil, nil", got, err)
+	}
+	if it, err := s.IteratorAt(0, nil, nil, true); len(iterate(t, it, err)) != 0 {
+		t.Fatal("IteratorAt(0) on a fresh store is not empty")
+	}
+	if got, err := s.HashAt(0); err != nil || !bytes.Equal(got, emptyHash()) {
+		t.Fatalf("HashAt(0) on a fresh store = %X, %v", got, err)
+	}
+	if _, _, err := s.ProveAt(0, []byte("k")); !errors.Is(err, ErrEmptyState) {
+		t.Fatalf("ProveAt(0) on a fresh store: %v", err)
+	}
+	if _, err := s.GetAt(1, []byte("k")); !errors.Is(err, ErrHeightNotCommitted) {
+		t.Fatalf("GetAt(1) on a fresh store: %v", err)
 	}
 	// An empty block commits the empty tree.
 	got := mustCommit(t, s, 1)

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	binOnce sync.Once
+	bin     string
+	binErr  error
+)
+
+func medchain(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "medchain-cli-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		bin = filepath.Join(dir, "medchain")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			binErr = errors.New(string(out))
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return bin
+}
+
+// run executes the CLI with stdin and returns stdout+stderr and the exit code.
+func run(t *testing.T, stdin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(medchain(t), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), code
+}
+
+func TestBadInputExitsNonZeroWithAClearMessage(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"start on a missing home", "", []string{"start", "--home", filepath.Join(dir, "nope")}, "medchain init"},
+		{"init without a moniker", "", []string{"init", "--home", filepath.Join(dir, "h1")}, "moniker"},
+		{"a query against no node", "", []string{"query", "/params", "--node", "http://127.0.0.1:1"}, "127.0.0.1:1"},
+		{"a negative query height", "", []string{"query", "/params", "--height", "-1"}, "--height"},
+		{"a tx from a key that does not exist", "", []string{"tx", "memo", "post", "hi", "--from", "ghost", "--home", dir, "--keyring-backend", "test"}, "ghost"},
+		{"a tx with a bad pubkey", "", []string{"tx", "account", "register", "!!", "--role", "doctor", "--from", "x", "--home", dir}, "PUBKEY_BASE64"},
+		{"an unknown output format", "", []string{"keys", "list", "--home", dir, "--keyring-backend", "test", "-o", "yaml"}, "--output"},
+		{"a weak passphrase", "short\nshort\n", []string{"keys", "add", "weak", "--home", dir}, "8 characters"},
+		{"a localnet without a base port", "", []string{"localnet", "--dir", filepath.Join(dir, "ln"), "--base-port", "0"}, "--base-port"},
+		{"an unknown command", "", []string{"frobnicate"}, "unknown command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" fails clearly", func(t *testing.T) {
+			out, code := run(t, tc.stdin, tc.args...)
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want non-zero and a message containing %q; got:\n%s", code, tc.want, out)
+			}
+		})
+	}
+}
+
+func TestKeysLifecycleWithAPassphrase(t *testing.T) {
+	home := t.TempDir()
+	const pass = "correct horse battery\n"
+	out, code := run(t, pass+pass, "keys", "add", "alice", "--home", home, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"address": "mc1`) {
+		t.Fatalf("add: %d %s", code, out)
+	}
+	if out, code = run(t, "", "keys", "list", "--home", home); code != 0 || !strings.Contains(out, "alice") {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	st, err := os.Stat(filepath.Join(home, "keyring", "alice.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", err, st)
+	}
+	t.Run("export then import under a new name keeps the address", func(t *testing.T) {
+		exp := filepath.Join(t.TempDir(), "alice.export")
+		if out, code := run(t, "export pass 123\nexport pass 123\n"+pass, "keys", "export", "alice", "--out", exp, "--home", home); code != 0 {
+			t.Fatalf("export: %s", out)
+		}
+		out, code := run(t, "export pass 123\n"+pass+pass, "keys", "import", "alice2", exp, "--home", home, "-o", "json")
+		if code != 0 {
+			t.Fatalf("import: %s", out)
+		}
+		a1, _ := run(t, "", "keys", "show", "alice", "--address", "--home", home)
+		a2, _ := run(t, "", "keys", "show", "alice2", "--address", "--home", home)
+		if a1 != a2 || !strings.HasPrefix(a1, "mc1") {
+			t.Fatalf("addresses differ: %q %q", a1, a2)
+		}
+	})
+	t.Run("a wrong passphrase is refused before anything is sent", func(t *testing.T) {
+		out, code := run(t, "wrong passphrase\n", "tx", "memo", "post", "hi", "--from", "alice", "--home", home, "--node", "http://127.0.0.1:1")
+		if code == 0 || !strings.Contains(out, "wrong passphrase") {
+			t.Fatalf("%d %s", code, out)
+		}
+	})
+	t.Run("delete removes the key", func(t *testing.T) {
+		if out, code := run(t, "", "keys", "delete", "alice2", "--home", home); code != 0 {
+			t.Fatal(out)
+		}
+		if out, code := run(t, "", "keys", "show", "alice2", "--home", home); code == 0 {
+			t.Fatalf("still there: %s", out)
+		}
+	})
+}
