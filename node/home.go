@@ -160,7 +160,7 @@ func MemberInfo(home, keyringBackend, hospitalID, hospitalName, p2pAddress strin
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFiles(conf, false); err != nil {
+	if err := checkKeyFiles(conf, false); err != nil {
 		return nil, err
 	}
 	pv := privval.LoadFilePVEmptyState(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())

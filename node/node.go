@@ -70,7 +70,7 @@ func NewLogger(conf *cmtcfg.Config, w *os.File) (log.Logger, error) {
 // CometBFT node (not yet started).
 func New(conf *Config, logger log.Logger) (*Node, error) {
 	c := conf.Comet
-	if err := checkFiles(c, true); err != nil {
+	if err := checkFiles(c); err != nil {
 		return nil, err
 	}
 	doc, _, err := genesis.Load(c.GenesisFile())
@@ -209,7 +209,16 @@ func checkFree(laddr string) error {
 // checkFiles reads every key and genesis file CometBFT will read, so a
 // missing or corrupt file is an error naming it (CometBFT's loaders exit
 // the process instead).
-func checkFiles(c *cmtcfg.Config, withState bool) error {
+func checkFiles(c *cmtcfg.Config) error {
+	if err := checkKeyFiles(c, true); err != nil {
+		return err
+	}
+	_, _, err := genesis.Load(c.GenesisFile())
+	return err
+}
+
+// checkKeyFiles reads the validator key (and sign state) and node key.
+func checkKeyFiles(c *cmtcfg.Config, withState bool) error {
 	var pvKey privval.FilePVKey
 	if err := readJSON(c.PrivValidatorKeyFile(), &pvKey, "validator key"); err != nil {
 		return err
@@ -229,9 +238,6 @@ func checkFiles(c *cmtcfg.Config, withState bool) error {
 	}
 	if nk.PrivKey == nil {
 		return fmt.Errorf("node key %s has no priv_key", c.NodeKeyFile())
-	}
-	if _, _, err := genesis.Load(c.GenesisFile()); err != nil {
-		return err
 	}
 	return nil
 }

@@ -36,11 +36,27 @@ const (
 
 // appResult is what one app's run measured.
 type appResult struct {
-	App        string `json:"app"`
-	PlannedTxs int    `json:"planned_txs"`
-	MeanTxSize int    `json:"mean_tx_bytes"`
+	App          string       `json:"app"`
+	MeanTxSize   int          `json:"mean_tx_bytes"`
+	SetupSeconds float64      `json:"setup_seconds,omitempty"`
+	Throughput   *phaseResult `json:"throughput_phase,omitempty"`
+	Latency      *phaseResult `json:"latency_phase,omitempty"`
+	Profile      string       `json:"cpu_profile,omitempty"`
+}
 
-	SetupSeconds float64 `json:"setup_seconds,omitempty"`
+func (r *appResult) valid() bool {
+	for _, p := range []*phaseResult{r.Throughput, r.Latency} {
+		if p != nil && !p.valid() {
+			return false
+		}
+	}
+	return true
+}
+
+// phaseResult is what one timed phase measured.
+type phaseResult struct {
+	Planned     int     `json:"planned_txs"`
+	OfferedRate float64 `json:"offered_tx_per_s,omitempty"` // latency phase: the schedule
 
 	Accepted     int            `json:"checktx_accepted"`
 	Refused      int            `json:"checktx_refused"`
@@ -70,13 +86,11 @@ type appResult struct {
 	MaxTxsPerBlock  int     `json:"max_txs_per_block"`
 	MeanIntervalMs  float64 `json:"mean_block_interval_ms"`
 	OtherTxs        int     `json:"other_txs_in_blocks"`
-
-	Profile string `json:"cpu_profile,omitempty"`
 }
 
-func (r *appResult) valid() bool {
+func (r *phaseResult) valid() bool {
 	return r.Refused == 0 && r.SubmitErrors == 0 && r.NotSubmitted == 0 && r.FailedBlock == 0 &&
-		r.Missing == 0 && r.CommittedOK == r.PlannedTxs
+		r.Missing == 0 && r.CommittedOK == r.Planned
 }
 
 // txRec follows one tx. submit/ret/accepted are written by its submitter,

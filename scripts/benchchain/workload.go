@@ -17,9 +17,10 @@ import (
 // node, in order, so the medchain mempools never see a nonce gap. The
 // kvstore run uses the same lanes (same node, same order, same sizes).
 type lane struct {
-	node int
-	med  [][]byte // memo.post txs with nonces 0, 1, 2, …
-	kv   [][]byte // "bench-<lane>-<k>=<hex>" of exactly len(med[k]) bytes
+	node  int
+	med   [][]byte // memo.post txs with nonces 0, 1, 2, …
+	kv    [][]byte // "bench-<lane>-<k>=<hex>" of exactly len(med[k]) bytes
+	split int      // med[:split] is the throughput phase, med[split:] the latency phase
 }
 
 // workload is everything the timed phases send, built before any node runs,
@@ -54,15 +55,20 @@ func buildWorkload(cfg *config) (*workload, error) {
 		w.addrs = append(w.addrs, pb.AddressOf(k.Public().(ed25519.PublicKey)))
 		w.lanes = append(w.lanes, lane{node: a % cfg.validators})
 	}
-	// Spread -txs over the accounts: the first txs%accounts get one more.
-	per, extra := cfg.txs/cfg.accounts, cfg.txs%cfg.accounts
+	// Spread each phase's txs over the accounts: the first ones get one
+	// more when they do not divide evenly.
+	share := func(total, a int) int {
+		n := total / cfg.accounts
+		if a < total%cfg.accounts {
+			n++
+		}
+		return n
+	}
 	text := make([]byte, cfg.memoBytes)
 	start := time.Now()
 	for a := range w.lanes {
-		n := per
-		if a < extra {
-			n++
-		}
+		w.lanes[a].split = share(cfg.txs, a)
+		n := w.lanes[a].split + share(cfg.pacedTxs, a)
 		for k := 0; k < n; k++ {
 			for i := range text {
 				text[i] = memoAlphabet[rng.IntN(len(memoAlphabet))]
@@ -125,4 +131,17 @@ func (w *workload) total() int {
 		n += len(l.med)
 	}
 	return n
+}
+
+// txs returns lane a's txs for app in phase (throughput or latency).
+func (w *workload) txs(app string, a int, paced bool) [][]byte {
+	l := w.lanes[a]
+	all := l.med
+	if app == appKVStore {
+		all = l.kv
+	}
+	if paced {
+		return all[l.split:]
+	}
+	return all[:l.split]
 }
