@@ -17,14 +17,31 @@ func (w working) Iterator(start, end []byte, asc bool) (contracts.Iterator, erro
 	return w.s.Iterator(start, end, asc)
 }
 
-// committed is the last committed state, read by CheckTx, PrepareProposal
-// and Query: never the half-built state of a block in progress.
+// committed is the last committed state, read by CheckTx and
+// PrepareProposal: never the half-built state of a block in progress.
+// Before the first commit it is the genesis state InitChain wrote, which
+// only block 1 commits; the app's mutex serialises those reads with
+// FinalizeBlock.
 type committed struct{ s *store.Store }
 
 var _ contracts.Reader = committed{}
 
-func (c committed) Get(key []byte) ([]byte, error) { return c.s.GetAt(0, key) }
+func (c committed) genesis() bool {
+	h, _ := c.s.LastCommit()
+	return h == 0
+}
+
+func (c committed) Get(key []byte) ([]byte, error) {
+	if c.genesis() {
+		return c.s.Get(key)
+	}
+	return c.s.GetAt(0, key)
+}
+
 func (c committed) Iterator(start, end []byte, asc bool) (contracts.Iterator, error) {
+	if c.genesis() {
+		return c.s.Iterator(start, end, asc)
+	}
 	return c.s.IteratorAt(0, start, end, asc)
 }
 

@@ -21,7 +21,10 @@ func NewCache(parent KVStore) *Cache {
 	return &Cache{parent: parent, writes: map[string][]byte{}}
 }
 
-var errEmptyKey = errors.New("empty state key")
+var (
+	errEmptyKey   = errors.New("empty state key")
+	errEmptyValue = errors.New("empty state value (ICS23 cannot prove it); store a record with at least one set field")
+)
 
 // Get reads through the buffered writes to the parent.
 func (c *Cache) Get(key []byte) ([]byte, error) {
@@ -36,8 +39,8 @@ func (c *Cache) Set(key, value []byte) error {
 	if len(key) == 0 {
 		return errEmptyKey
 	}
-	if value == nil {
-		value = []byte{}
+	if len(value) == 0 {
+		return errEmptyValue
 	}
 	c.writes[string(key)] = bytes.Clone(value)
 	return nil

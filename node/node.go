@@ -79,7 +79,8 @@ func New(conf *Config, logger log.Logger) (*Node, error) {
 	}
 	st, err := store.Open(store.Options{
 		Dir: StateDir(c), KeepRecent: conf.App.State.KeepRecent, CacheSize: conf.App.State.CacheSize,
-		Logger: storeLogger{logger.With("module", "state")},
+		InitialHeight: doc.InitialHeight,
+		Logger:        storeLogger{logger.With("module", "state")},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("state store %s: %w", StateDir(c), err)
