@@ -8,6 +8,7 @@ import (
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/libs/log"
+	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/medchain/medchain/abci/store"
 	"github.com/medchain/medchain/abci/tx"
@@ -40,6 +41,8 @@ type App struct {
 	checkNonces map[string]uint64
 	// height of the block between FinalizeBlock and Commit; 0 outside.
 	pendingHeight int64
+	// initialHeight is the genesis initial_height: the first block's height.
+	initialHeight int64
 }
 
 var _ abcitypes.Application = (*App)(nil)
@@ -56,7 +59,8 @@ func New(chainID string, st *store.Store, logger log.Logger) *App {
 		router:  contracts.NewRouter(append(accounts.Handlers(), memo.Handlers()...)...),
 		logger:  logger.With("module", "app"),
 
-		checkNonces: map[string]uint64{},
+		checkNonces:   map[string]uint64{},
+		initialHeight: 1,
 	}
 }
 
@@ -90,6 +94,7 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 	if err := matchValidators(s, req.Validators); err != nil {
 		return nil, err
 	}
+	a.initialHeight = max(req.InitialHeight, 1)
 	if err := accounts.InitGenesis(working{a.store}, s); err != nil {
 		return nil, fmt.Errorf("write genesis state: %w", err)
 	}
@@ -111,11 +116,12 @@ func matchValidators(s *genesis.AppState, vals []abcitypes.ValidatorUpdate) erro
 		pk := v.PubKey.GetEd25519()
 		p, ok := want[string(pk)]
 		if !ok {
-			return fmt.Errorf("genesis validator %X is not the validator_pubkey of any member hospital", pk)
+			return fmt.Errorf("genesis validator %X is not the validator_pubkey of any member hospital, or is listed twice", pk)
 		}
 		if p != v.Power {
 			return fmt.Errorf("genesis validator %X has power %d, its hospital says %d", pk, v.Power, p)
 		}
+		delete(want, string(pk))
 	}
 	return nil
 }
@@ -192,7 +198,8 @@ func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPreparePr
 	var total int64
 	out := make([][]byte, 0, len(req.Txs))
 	for _, raw := range req.Txs {
-		if total+int64(len(raw)) > req.MaxTxBytes {
+		size := cmttypes.ComputeProtoSizeForTxs([]cmttypes.Tx{raw})
+		if total+size > req.MaxTxBytes {
 			break
 		}
 		d, _, _, err := a.authenticate(committed{a.store}, raw, overlay)
@@ -200,7 +207,7 @@ func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPreparePr
 			continue
 		}
 		overlay[d.Body.Signer] = d.Body.Nonce + 1
-		total += int64(len(raw))
+		total += size
 		out = append(out, raw)
 	}
 	return &abcitypes.ResponsePrepareProposal{Txs: out}, nil
@@ -222,8 +229,13 @@ func (a *App) ProcessProposal(_ context.Context, _ *abcitypes.RequestProcessProp
 func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlock) (*abcitypes.ResponseFinalizeBlock, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if last, _ := a.store.LastCommit(); req.Height != last+1 {
-		return nil, fmt.Errorf("finalize block %d: the last committed height is %d", req.Height, last)
+	last, _ := a.store.LastCommit()
+	want := last + 1
+	if last == 0 {
+		want = a.initialHeight
+	}
+	if req.Height != want {
+		return nil, fmt.Errorf("finalize block %d: the last committed height is %d, the next must be %d", req.Height, last, want)
 	}
 	// The working state holds InitChain's writes before block 1, and is the
 	// committed state otherwise: FinalizeBlock never runs twice for a height

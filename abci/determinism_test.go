@@ -10,6 +10,7 @@ import (
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/medchain/medchain/abci/store"
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/pb"
 )
@@ -218,4 +219,37 @@ func TestRestart(t *testing.T) {
 			t.Fatalf("Info = %d %X, want 4 %X", got.LastBlockHeight, got.LastBlockAppHash, b4.AppHash)
 		}
 	})
+}
+
+// TestInitialHeight: a genesis may start the chain at any initial_height
+// (CometBFT sends it in InitChain, the node opens the store with it); the
+// first block then has that height.
+func TestInitialHeight(t *testing.T) {
+	const initial = 5
+	c := newTestChain(t)
+	st, err := store.Open(store.Options{Dir: t.TempDir(), InitialHeight: initial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	app := New(testChainID, st, nil)
+	req := c.initChainRequest()
+	req.InitialHeight = initial
+	if _, err := app.InitChain(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := app.FinalizeBlock(context.Background(), &abcitypes.RequestFinalizeBlock{
+		Height: initial, Time: blockTime(initial), Txs: [][]byte{memoTx(t, c.op1, 0, "first block")},
+	})
+	if err != nil {
+		t.Fatalf("FinalizeBlock of the initial height %d: %v", initial, err)
+	}
+	if resp.TxResults[0].Code != 0 {
+		t.Fatalf("tx in the first block: %d %s", resp.TxResults[0].Code, resp.TxResults[0].Log)
+	}
+	commit(t, app)
+	if got := info(t, app); got.LastBlockHeight != initial || !bytes.Equal(got.LastBlockAppHash, resp.AppHash) {
+		t.Fatalf("Info = %d %X, want %d %X", got.LastBlockHeight, got.LastBlockAppHash, initial, resp.AppHash)
+	}
+	runBlock(t, app, initial+1)
 }

@@ -120,8 +120,8 @@ func (c *testChain) newApp(t testing.TB) (*App, string) {
 	return app, dir
 }
 
-// newStartedApp is newApp followed by an empty block 1, so the genesis
-// state is committed and CheckTx (which reads committed state) can see it.
+// newStartedApp is newApp followed by an empty, committed block 1: a chain
+// in its steady state, where CheckTx reads a committed height.
 func (c *testChain) newStartedApp(t testing.TB) *App {
 	t.Helper()
 	app, _ := c.newApp(t)

@@ -18,10 +18,11 @@ func (w working) Iterator(start, end []byte, asc bool) (contracts.Iterator, erro
 }
 
 // committed is the last committed state, read by CheckTx and
-// PrepareProposal: never the half-built state of a block in progress.
-// Before the first commit it is the genesis state InitChain wrote, which
-// only block 1 commits; the app's mutex serialises those reads with
-// FinalizeBlock.
+// PrepareProposal. Before the first commit it is the working state: the
+// genesis InitChain wrote, which only block 1 commits (and, between
+// FinalizeBlock and Commit of block 1, that block's writes too — harmless,
+// as Commit resets the nonce overlay and the mempool rechecks). The app's
+// mutex serialises those reads with FinalizeBlock.
 type committed struct{ s *store.Store }
 
 var _ contracts.Reader = committed{}

@@ -26,10 +26,11 @@ var (
 	errEmptyValue = errors.New("empty state value (ICS23 cannot prove it); store a record with at least one set field")
 )
 
-// Get reads through the buffered writes to the parent.
+// Get reads through the buffered writes to the parent. It returns a copy:
+// changing it never changes a buffered write.
 func (c *Cache) Get(key []byte) ([]byte, error) {
 	if v, ok := c.writes[string(key)]; ok {
-		return v, nil
+		return bytes.Clone(v), nil // nil (deleted) stays nil
 	}
 	return c.parent.Get(key)
 }
@@ -131,6 +132,6 @@ type sliceIterator struct {
 func (s *sliceIterator) Valid() bool   { return s.i < len(s.keys) }
 func (s *sliceIterator) Next()         { s.i++ }
 func (s *sliceIterator) Key() []byte   { return []byte(s.keys[s.i]) }
-func (s *sliceIterator) Value() []byte { return s.values[s.keys[s.i]] }
+func (s *sliceIterator) Value() []byte { return bytes.Clone(s.values[s.keys[s.i]]) }
 func (s *sliceIterator) Error() error  { return nil }
 func (s *sliceIterator) Close() error  { return nil }
