@@ -43,6 +43,10 @@ type App struct {
 	pendingHeight int64
 	// initialHeight is the genesis initial_height: the first block's height.
 	initialHeight int64
+	// sigs remembers signatures already verified, so a tx's signature is
+	// checked once per node rather than at CheckTx, every recheck,
+	// PrepareProposal and FinalizeBlock.
+	sigs *sigCache
 }
 
 var _ abcitypes.Application = (*App)(nil)
@@ -61,6 +65,7 @@ func New(chainID string, st *store.Store, logger log.Logger) *App {
 
 		checkNonces:   map[string]uint64{},
 		initialHeight: 1,
+		sigs:          newSigCache(sigCacheSize),
 	}
 }
 
@@ -168,7 +173,7 @@ func (a *App) authenticate(r contracts.Reader, raw []byte, overlay map[string]ui
 	if acc == nil {
 		return nil, nil, nil, fmt.Errorf("%w: %s has no account", ErrUnknownSigner, d.Body.Signer)
 	}
-	if err := d.Verify(acc.Pubkey); err != nil {
+	if err := a.sigs.verify(d, acc.Pubkey); err != nil {
 		return nil, nil, nil, err
 	}
 	expected := acc.Sequence
@@ -264,6 +269,7 @@ func (a *App) deliver(blk contracts.Block, raw []byte) (*abcitypes.ExecTxResult,
 		}
 		return rejected(err), nil
 	}
+	a.sigs.forget(raw, acc.Pubkey)
 	nonce := d.Body.Nonce
 	acc.Sequence = nonce + 1
 	if err := accounts.SetAccount(w, acc); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -36,25 +37,36 @@ const (
 
 // appResult is what one app's run measured.
 type appResult struct {
-	App          string       `json:"app"`
-	MeanTxSize   int          `json:"mean_tx_bytes"`
-	SetupSeconds float64      `json:"setup_seconds,omitempty"`
-	Throughput   *phaseResult `json:"throughput_phase,omitempty"`
-	Latency      *phaseResult `json:"latency_phase,omitempty"`
-	Profile      string       `json:"cpu_profile,omitempty"`
+	App          string         `json:"app"`
+	Repeat       int            `json:"repeat"`
+	MeanTxSize   int            `json:"mean_tx_bytes"`
+	SetupSeconds float64        `json:"setup_seconds,omitempty"`
+	Phases       []*phaseResult `json:"phases"`
+	Profile      string         `json:"cpu_profile,omitempty"`
 }
 
 func (r *appResult) valid() bool {
-	for _, p := range []*phaseResult{r.Throughput, r.Latency} {
-		if p != nil && !p.valid() {
+	for _, p := range r.Phases {
+		if !p.valid() {
 			return false
 		}
 	}
 	return true
 }
 
+// phase returns the result of the phase called name, or nil.
+func (r *appResult) phase(name string) *phaseResult {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
 // phaseResult is what one timed phase measured.
 type phaseResult struct {
+	Name        string  `json:"name"`
 	Planned     int     `json:"planned_txs"`
 	OfferedRate float64 `json:"offered_tx_per_s,omitempty"` // latency phase: the schedule
 
@@ -85,7 +97,20 @@ type phaseResult struct {
 	MeanTxsPerBlock float64 `json:"mean_txs_per_block"`
 	MaxTxsPerBlock  int     `json:"max_txs_per_block"`
 	MeanIntervalMs  float64 `json:"mean_block_interval_ms"`
+	LateRounds      int     `json:"heights_decided_after_round_0"`
+	CPU             *cpuUse `json:"cpu,omitempty"`
 	OtherTxs        int     `json:"other_txs_in_blocks"`
+
+	BlockLog []blockRow `json:"blocks_log,omitempty"`
+}
+
+// blockRow is one block of a phase, for the JSON output.
+type blockRow struct {
+	Height int64   `json:"height"`
+	Txs    int     `json:"txs"`
+	Round  int32   `json:"round"`
+	SeenMs float64 `json:"seen_ms"` // when its commit was seen, since the phase's first submit
+	TimeMs float64 `json:"time_ms"` // its header time, same origin
 }
 
 func (r *phaseResult) valid() bool {
@@ -106,8 +131,10 @@ type txRec struct {
 type blockInfo struct {
 	height int64
 	time   time.Time
+	seen   time.Time
 	txs    int
 	bench  int
+	round  int32
 }
 
 func runApp(ctx context.Context, cfg *config, w *workload, app string, logf func(string, ...any)) (res *appResult, err error) {
@@ -133,8 +160,9 @@ func runApp(ctx context.Context, cfg *config, w *workload, app string, logf func
 	m, err := localnet.Generate(localnet.Options{
 		Dir: dir, Validators: cfg.validators, ChainID: w.chainID,
 		Tune: func(c *cmtcfg.Config) {
-			// Same for both apps: room for every tx of the run in one mempool.
-			if n := cfg.txs + 1000; c.Mempool.Size < n {
+			// Same for both apps. The mempool keeps CometBFT's default size
+			// unless a phase could hold more txs than that at once.
+			if n := cfg.mempoolNeed(); c.Mempool.Size < n {
 				c.Mempool.Size = n
 			}
 			if pprofAddr != "" && c.Moniker == "hospital0" {
@@ -154,7 +182,7 @@ func runApp(ctx context.Context, cfg *config, w *workload, app string, logf func
 		if stopErr := cl.StopAll(); stopErr != nil && err == nil {
 			err = fmt.Errorf("stop the %s localnet: %w", app, stopErr)
 		}
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			dumpLogs(cl, len(m.Nodes), logf)
 		}
 	}()
@@ -175,9 +203,11 @@ func runApp(ctx context.Context, cfg *config, w *workload, app string, logf func
 	if err != nil {
 		return nil, err
 	}
-	res = &appResult{App: app, PlannedTxs: w.total()}
+	res = &appResult{App: app, MeanTxSize: w.medBytes / max(1, w.total())}
+	if app == appKVStore {
+		res.MeanTxSize = w.kvBytes / max(1, w.total())
+	}
 	if app == appMedchain {
-		res.MeanTxSize = w.medBytes / max(1, w.total())
 		sctx, cancel := context.WithTimeout(ctx, cfg.setupTimeout)
 		t0 := time.Now()
 		err := setupMedchain(sctx, m, w)
@@ -187,29 +217,51 @@ func runApp(ctx context.Context, cfg *config, w *workload, app string, logf func
 		}
 		res.SetupSeconds = time.Since(t0).Seconds()
 		logf("[%s] setup: the operators registered %d accounts in %.1fs (not timed)", app, len(w.keys), res.SetupSeconds)
-	} else {
-		res.MeanTxSize = w.kvBytes / max(1, w.total())
 	}
 
-	var profDone chan error
+	// The CPU profile starts with the first phase, which waits for it to end
+	// before reading the blocks back, so the profile never includes that.
+	var profDone chan struct{}
+	var profErr error
 	if pprofAddr != "" {
 		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
 			return nil, err
 		}
 		res.Profile = filepath.Join(cfg.profileDir, app+"-node0.cpu.pprof")
-		profDone = make(chan error, 1)
-		go func() { profDone <- fetchProfile(ctx, pprofAddr, cfg.profileSeconds, res.Profile) }()
+		profDone = make(chan struct{})
+		go func() {
+			defer close(profDone)
+			profErr = fetchProfile(ctx, pprofAddr, cfg.profileSeconds, res.Profile)
+		}()
 	}
-	logf("[%s] timed phase: %d txs of ~%d bytes, %d submitters over %d nodes", app, res.PlannedTxs, res.MeanTxSize, cfg.concurrency, len(m.Nodes))
-	pctx, cancel := context.WithTimeout(ctx, cfg.phaseTimeout)
-	err = timedPhase(pctx, cfg, w, app, rpcs, res)
-	cancel()
-	if err != nil {
-		return nil, err
+	for p, spec := range cfg.phases() {
+		if spec.paced() {
+			logf("[%s] %s phase: %d txs of ~%d bytes at a steady %g tx/s", app, spec.name, spec.txs, res.MeanTxSize, spec.rate)
+		} else {
+			logf("[%s] %s phase: %d txs of ~%d bytes as fast as %d submitters go (max pending %s)",
+				app, spec.name, spec.txs, res.MeanTxSize, min(cfg.concurrency, cfg.accounts), pendingText(cfg.maxPending))
+		}
+		pctx, cancel := context.WithTimeout(ctx, cfg.phaseTimeout)
+		var hold <-chan struct{}
+		if p == 0 {
+			hold = profDone
+		}
+		pr, err := timedPhase(ctx, pctx, cfg, w, app, rpcs, p, spec, hold)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%s phase: %w", spec.name, err)
+		}
+		res.Phases = append(res.Phases, pr)
+		logf("[%s] %s phase: %d/%d txs committed OK in %.2fs: %.0f tx/s; submit→commit p50 %.0f ms, p99 %.0f ms",
+			app, spec.name, pr.CommittedOK, pr.Planned, pr.Seconds, pr.TPS, pr.LatP50Ms, pr.LatP99Ms)
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 	}
 	if profDone != nil {
-		if perr := <-profDone; perr != nil {
-			logf("[%s] cpu profile: %v", app, perr)
+		<-profDone
+		if profErr != nil {
+			logf("[%s] cpu profile: %v", app, profErr)
 			res.Profile = ""
 		}
 	}
@@ -339,46 +391,52 @@ func registerShare(ctx context.Context, nd localnet.NodeInfo, c *client.Client, 
 	}
 }
 
-// timedPhase submits every lane's txs and follows the blocks until every
-// accepted tx is seen committed (or the phase times out).
-func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs []*rpchttp.HTTP, res *appResult) error {
+// timedPhase sends every lane's txs of one phase and follows node 0 until
+// every accepted tx is in a block the app has committed (or ctx ends).
+//
+// Throughput phase (rate 0): -concurrency workers share the lanes and
+// send as fast as broadcast_tx_sync answers, at most -max-pending txs
+// uncommitted. Latency phase: each lane has its own sender and the lanes'
+// txs are interleaved on a fixed schedule of spec.rate tx/s in all (an open
+// loop: a slow answer delays only that lane's next tx).
+func timedPhase(outer, ctx context.Context, cfg *config, w *workload, app string, rpcs []*rpchttp.HTTP, p int, spec phaseSpec, hold <-chan struct{}) (*phaseResult, error) {
+	res := &phaseResult{Name: spec.name}
+	paced := spec.paced()
 	recs := make([][]*txRec, len(w.lanes))
-	index := make(map[[32]byte]*txRec, w.total())
-	payload := func(a int) [][]byte {
-		if app == appKVStore {
-			return w.lanes[a].kv
-		}
-		return w.lanes[a].med
-	}
+	index := map[[32]byte]*txRec{}
 	for a := range w.lanes {
-		for _, raw := range payload(a) {
+		for _, raw := range w.txs(app, a, p) {
 			r := &txRec{}
 			recs[a] = append(recs[a], r)
 			index[sha256.Sum256(raw)] = r
 		}
+		res.Planned += len(recs[a])
 	}
-
-	st, err := rpcs[0].Status(ctx)
+	if res.Planned == 0 {
+		return res, nil
+	}
+	info, err := rpcs[0].ABCIInfo(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	startHeight := st.SyncInfo.LatestBlockHeight
+	startHeight := info.Response.LastBlockHeight
 
 	var (
-		accepted, committed atomic.Int64
-		workersDone         atomic.Bool
-		mu                  sync.Mutex // guards the counters below
-		refusedCodes        = map[uint32]int{}
-		refused, rpcErrs    int
-		notSubmitted        int
-		samples             []string
+		accepted         atomic.Int64
+		workersDone      atomic.Bool
+		mu               sync.Mutex // guards the counters below
+		refusedCodes     = map[uint32]int{}
+		refused, rpcErrs int
+		notSubmitted     int
+		samples          []string
+		pending          chan struct{}
+		committedTxs     atomic.Int64 // txs in followed blocks
 	)
-	var pending chan struct{}
-	if cfg.maxPending > 0 {
+	if cfg.maxPending > 0 && !paced {
 		pending = make(chan struct{}, cfg.maxPending)
 	}
-	release := func() {
-		if pending != nil {
+	release := func(n int) {
+		for ; pending != nil && n > 0; n-- {
 			select {
 			case <-pending:
 			default:
@@ -391,63 +449,51 @@ func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs 
 		}
 	}
 
-	// The block follower: polls node 0's latest height; a block counts as
-	// committed once its results are stored (FinalizeBlock has run on node
-	// 0), and its txs are committed as of the poll that found the results.
-	// (/status reports a height as soon as the block is decided and saved,
-	// before the app has executed it.)
-	var blocks []blockInfo
-	other := 0
+	// The follower polls node 0's abci_info: the height the app has
+	// committed (FinalizeBlock and Commit done). The txs of every newly
+	// committed block are committed as of that poll. During the phase it
+	// reads only block metas (tx counts); which txs each block holds and
+	// their result codes are read afterwards, so the nodes do not spend the
+	// timed window encoding block_results for the benchmark.
+	type seenBlock struct {
+		height int64
+		seen   time.Time
+		numTxs int
+	}
+	var followed []seenBlock
 	followErr := make(chan error, 1)
 	fctx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
 	go func() {
 		last := startHeight
 		for {
-			st, err := rpcs[0].Status(fctx)
-			if err == nil {
-			heights:
-				for h := last + 1; h <= st.SyncInfo.LatestBlockHeight; h++ {
-					hh := h
-					br, err := rpcs[0].BlockResults(fctx, &hh)
-					seen := time.Now()
+			info, err := rpcs[0].ABCIInfo(fctx)
+			seen := time.Now()
+			if err == nil && info.Response.LastBlockHeight > last {
+				top := info.Response.LastBlockHeight
+				for lo := last + 1; lo <= top; lo += 20 {
+					hi := min(lo+19, top)
+					bc, err := rpcs[0].BlockchainInfo(fctx, lo, hi)
 					if err != nil {
-						if strings.Contains(err.Error(), "could not find results") {
-							break heights // not executed yet; next poll
+						if fctx.Err() != nil {
+							break
 						}
-						followErr <- fmt.Errorf("block_results %d: %w", h, err)
+						followErr <- fmt.Errorf("blockchain %d-%d: %w", lo, hi, err)
 						return
 					}
-					blk, err := rpcs[0].Block(fctx, &hh)
-					if err != nil {
-						followErr <- fmt.Errorf("block %d: %w", h, err)
-						return
+					metas := bc.BlockMetas
+					sort.Slice(metas, func(i, j int) bool { return metas[i].Header.Height < metas[j].Header.Height })
+					for _, bm := range metas {
+						followed = append(followed, seenBlock{bm.Header.Height, seen, bm.NumTxs})
+						committedTxs.Add(int64(bm.NumTxs))
+						release(bm.NumTxs)
 					}
-					bi := blockInfo{height: h, time: blk.Block.Time, txs: len(blk.Block.Txs)}
-					for i, t := range blk.Block.Txs {
-						r := index[sha256.Sum256(t)]
-						if r == nil {
-							other++
-							continue
-						}
-						bi.bench++
-						if r.height != 0 {
-							continue
-						}
-						r.commit, r.height = seen, h
-						if i < len(br.TxsResults) {
-							r.code = br.TxsResults[i].Code
-						}
-						committed.Add(1)
-						release()
-					}
-					blocks = append(blocks, bi)
-					last = h
+					last = hi
 				}
-			} else if fctx.Err() == nil && cfg.verbose {
-				fmt.Fprintf(os.Stderr, "[%s] status: %v\n", app, err)
+			} else if err != nil && fctx.Err() == nil && cfg.verbose {
+				fmt.Fprintf(os.Stderr, "[%s] abci_info: %v\n", app, err)
 			}
-			if workersDone.Load() && committed.Load() >= accepted.Load() {
+			if workersDone.Load() && committedTxs.Load() >= accepted.Load() {
 				followErr <- nil
 				return
 			}
@@ -460,81 +506,162 @@ func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs 
 		}
 	}()
 
-	// Submitters: worker k owns lanes k, k+c, k+2c, …, and sends each lane's
-	// txs in order, one broadcast_tx_sync at a time.
-	conc := min(cfg.concurrency, len(w.lanes))
-	var wg sync.WaitGroup
-	for k := 0; k < conc; k++ {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			var mine []int
-			for a := k; a < len(w.lanes); a += conc {
-				mine = append(mine, a)
+	// send submits lane a's k-th tx of the phase; false once the lane is
+	// dead (a refusal or an RPC error: its later nonces could only fail).
+	send := func(a, k int, raw []byte, left int) bool {
+		r := recs[a][k]
+		r.submit = time.Now()
+		out, err := rpcs[w.lanes[a].node].BroadcastTxSync(ctx, raw)
+		r.ret = time.Now()
+		switch {
+		case err != nil:
+			release(1)
+			if ctx.Err() != nil {
+				r.submit = time.Time{}
+				return false
 			}
-			dead := map[int]bool{}
-			for round := 0; ; round++ {
-				more := false
-				for _, a := range mine {
-					lane := payload(a)
-					if round >= len(lane) || dead[a] {
-						continue
-					}
-					more = true
-					if pending != nil {
-						select {
-						case pending <- struct{}{}:
-						case <-ctx.Done():
-							return
-						}
-					}
-					if ctx.Err() != nil {
+			mu.Lock()
+			rpcErrs++
+			notSubmitted += left
+			sample(fmt.Sprintf("lane %d tx %d: broadcast: %v", a, k, err))
+			mu.Unlock()
+			return false
+		case out.Code != 0:
+			release(1)
+			mu.Lock()
+			refused++
+			refusedCodes[out.Code]++
+			notSubmitted += left
+			sample(fmt.Sprintf("lane %d tx %d: CheckTx code %d: %s", a, k, out.Code, out.Log))
+			mu.Unlock()
+			return false
+		}
+		r.accepted = true
+		accepted.Add(1)
+		return true
+	}
+
+	cpu0 := readCPU()
+	var wg sync.WaitGroup
+	if paced {
+		res.OfferedRate = spec.rate
+		start := time.Now().Add(50 * time.Millisecond)
+		n := len(w.lanes)
+		for a := range w.lanes {
+			wg.Add(1)
+			go func(a int) {
+				defer wg.Done()
+				txs := w.txs(app, a, p)
+				for k, raw := range txs {
+					// Global slot k*n+a of a schedule at cfg.rate.
+					at := start.Add(time.Duration(float64(k*n+a) / spec.rate * float64(time.Second)))
+					select {
+					case <-time.After(time.Until(at)):
+					case <-ctx.Done():
 						return
 					}
-					r := recs[a][round]
-					r.submit = time.Now()
-					out, err := rpcs[w.lanes[a].node].BroadcastTxSync(ctx, lane[round])
-					r.ret = time.Now()
-					switch {
-					case err != nil:
-						release()
-						mu.Lock()
-						rpcErrs++
-						notSubmitted += len(lane) - round - 1
-						sample(fmt.Sprintf("lane %d tx %d: broadcast: %v", a, round, err))
-						mu.Unlock()
-						dead[a] = true
-					case out.Code != 0:
-						release()
-						mu.Lock()
-						refused++
-						refusedCodes[out.Code]++
-						notSubmitted += len(lane) - round - 1
-						sample(fmt.Sprintf("lane %d tx %d: CheckTx code %d: %s", a, round, out.Code, out.Log))
-						mu.Unlock()
-						dead[a] = true
-					default:
-						r.accepted = true
-						accepted.Add(1)
+					if !send(a, k, raw, len(txs)-k-1) {
+						return
 					}
 				}
-				if !more {
-					return
+			}(a)
+		}
+	} else {
+		// Worker k owns lanes k, k+c, k+2c, … and sends them round-robin,
+		// each lane in nonce order, one broadcast_tx_sync at a time.
+		conc := min(cfg.concurrency, len(w.lanes))
+		for k := 0; k < conc; k++ {
+			wg.Add(1)
+			go func(k int) {
+				defer wg.Done()
+				var mine []int
+				for a := k; a < len(w.lanes); a += conc {
+					mine = append(mine, a)
 				}
-			}
-		}(k)
+				dead := map[int]bool{}
+				for round := 0; ; round++ {
+					more := false
+					for _, a := range mine {
+						txs := w.txs(app, a, p)
+						if round >= len(txs) || dead[a] {
+							continue
+						}
+						more = true
+						if pending != nil {
+							select {
+							case pending <- struct{}{}:
+							case <-ctx.Done():
+								return
+							}
+						}
+						if ctx.Err() != nil {
+							return
+						}
+						if !send(a, round, txs[round], len(txs)-round-1) {
+							dead[a] = true
+						}
+					}
+					if !more {
+						return
+					}
+				}
+			}(k)
+		}
 	}
 	wg.Wait()
 	workersDone.Store(true)
 	ferr := <-followErr
 	stopFollow()
-	if ctx.Err() != nil && committed.Load() < accepted.Load() {
-		mu.Lock()
-		sample(fmt.Sprintf("phase timeout after %s: %d of %d accepted txs seen committed", cfg.phaseTimeout, committed.Load(), accepted.Load()))
-		mu.Unlock()
-	}
+	res.CPU = readCPU().since(cpu0, runtime.NumCPU())
 	if ferr != nil {
-		return fmt.Errorf("follow blocks: %w", ferr)
+		return nil, fmt.Errorf("follow blocks: %w", ferr)
+	}
+	if ctx.Err() != nil {
+		sample(fmt.Sprintf("phase stopped (%v) with %d txs seen in blocks of %d accepted", context.Cause(ctx), committedTxs.Load(), accepted.Load()))
+	}
+
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-outer.Done():
+		}
+	}
+
+	// After the phase (not timed): which tx is in which block, and its code.
+	blocks := make([]blockInfo, 0, len(followed))
+	octx, cancel := context.WithTimeout(outer, 2*time.Minute)
+	defer cancel()
+	for _, fb := range followed {
+		h := fb.height
+		blk, err := rpcs[0].Block(octx, &h)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", h, err)
+		}
+		br, err := rpcs[0].BlockResults(octx, &h)
+		if err != nil {
+			return nil, fmt.Errorf("block_results %d: %w", h, err)
+		}
+		cm, err := rpcs[0].Commit(octx, &h)
+		if err != nil {
+			return nil, fmt.Errorf("commit %d: %w", h, err)
+		}
+		bi := blockInfo{height: h, time: blk.Block.Time, seen: fb.seen, txs: len(blk.Block.Txs), round: cm.Commit.Round}
+		for i, t := range blk.Block.Txs {
+			r := index[sha256.Sum256(t)]
+			if r == nil {
+				res.OtherTxs++
+				continue
+			}
+			bi.bench++
+			if r.height != 0 {
+				continue
+			}
+			r.commit, r.height = fb.seen, h
+			if i < len(br.TxsResults) {
+				r.code = br.TxsResults[i].Code
+			}
+		}
+		blocks = append(blocks, bi)
 	}
 
 	// Figures.
@@ -575,6 +702,9 @@ func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs 
 	if res.FailedBlock > 0 {
 		res.Samples = append(res.Samples, fmt.Sprintf("%d txs failed in their block (non-zero code in block_results)", res.FailedBlock))
 	}
+	if res.Missing > 0 {
+		res.Samples = append(res.Samples, fmt.Sprintf("%d accepted txs were never seen committed", res.Missing))
+	}
 	if !lastRet.IsZero() {
 		res.SubmitSeconds = lastRet.Sub(first).Seconds()
 		res.SubmitRate = float64(len(rtt)) / res.SubmitSeconds
@@ -586,7 +716,7 @@ func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs 
 	res.LatMeanMs, res.LatP50Ms, res.LatP90Ms, res.LatP99Ms, res.LatMaxMs = stats(lat)
 	_, res.CheckP50, _, res.CheckP99, _ = stats(rtt)
 
-	// Blocks from the first to the last that carried a bench tx.
+	// Blocks from the first to the last that carried a tx of the phase.
 	lo, hi := -1, -1
 	for i, b := range blocks {
 		if b.bench > 0 {
@@ -596,7 +726,6 @@ func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs 
 			hi = i
 		}
 	}
-	res.OtherTxs = other
 	if lo >= 0 {
 		span := blocks[lo : hi+1]
 		res.Blocks = len(span)
@@ -604,13 +733,18 @@ func timedPhase(ctx context.Context, cfg *config, w *workload, app string, rpcs 
 		for _, b := range span {
 			sum += b.bench
 			res.MaxTxsPerBlock = max(res.MaxTxsPerBlock, b.bench)
+			if b.round > 0 {
+				res.LateRounds++
+			}
+			res.BlockLog = append(res.BlockLog, blockRow{Height: b.height, Txs: b.bench, Round: b.round,
+				SeenMs: ms(b.seen.Sub(first)), TimeMs: ms(b.time.Sub(first))})
 		}
 		res.MeanTxsPerBlock = float64(sum) / float64(len(span))
 		if len(span) > 1 {
 			res.MeanIntervalMs = ms(span[len(span)-1].time.Sub(span[0].time)) / float64(len(span)-1)
 		}
 	}
-	return nil
+	return res, nil
 }
 
 // stats returns mean, p50, p90, p99 and max in milliseconds (nearest rank).

@@ -17,10 +17,46 @@ import (
 // node, in order, so the medchain mempools never see a nonce gap. The
 // kvstore run uses the same lanes (same node, same order, same sizes).
 type lane struct {
-	node  int
-	med   [][]byte // memo.post txs with nonces 0, 1, 2, …
-	kv    [][]byte // "bench-<lane>-<k>=<hex>" of exactly len(med[k]) bytes
-	split int      // med[:split] is the throughput phase, med[split:] the latency phase
+	node int
+	med  [][]byte // memo.post txs with nonces 0, 1, 2, …
+	kv   [][]byte // "bench-<lane>-<k>=<hex>" of exactly len(med[k]) bytes
+	// bounds[p]:bounds[p+1] are the txs of phase p.
+	bounds []int
+}
+
+// phaseSpec is one timed phase: a throughput phase (rate 0: as fast as the
+// submitters go) or a latency phase at a steady rate.
+type phaseSpec struct {
+	name string
+	txs  int
+	rate float64
+}
+
+func (p phaseSpec) paced() bool { return p.rate > 0 }
+
+// mempoolNeed is the most txs a phase may have waiting at once, plus room.
+func (c *config) mempoolNeed() int {
+	n := 0
+	for _, p := range c.phases() {
+		if !p.paced() && c.maxPending > 0 {
+			n = max(n, min(p.txs, c.maxPending))
+		} else {
+			n = max(n, p.txs)
+		}
+	}
+	return n + 1000
+}
+
+// phases lists the timed phases of every app run, in order.
+func (c *config) phases() []phaseSpec {
+	var out []phaseSpec
+	if c.txs > 0 {
+		out = append(out, phaseSpec{name: "throughput", txs: c.txs})
+	}
+	for _, r := range c.rates {
+		out = append(out, phaseSpec{name: fmt.Sprintf("latency@%g", r), txs: max(1, int(r*c.pacedSeconds.Seconds()+0.5)), rate: r})
+	}
+	return out
 }
 
 // workload is everything the timed phases send, built before any node runs,
@@ -67,8 +103,12 @@ func buildWorkload(cfg *config) (*workload, error) {
 	text := make([]byte, cfg.memoBytes)
 	start := time.Now()
 	for a := range w.lanes {
-		w.lanes[a].split = share(cfg.txs, a)
-		n := w.lanes[a].split + share(cfg.pacedTxs, a)
+		n := 0
+		w.lanes[a].bounds = []int{0}
+		for _, ph := range cfg.phases() {
+			n += share(ph.txs, a)
+			w.lanes[a].bounds = append(w.lanes[a].bounds, n)
+		}
 		for k := 0; k < n; k++ {
 			for i := range text {
 				text[i] = memoAlphabet[rng.IntN(len(memoAlphabet))]
@@ -133,15 +173,12 @@ func (w *workload) total() int {
 	return n
 }
 
-// txs returns lane a's txs for app in phase (throughput or latency).
-func (w *workload) txs(app string, a int, paced bool) [][]byte {
+// txs returns lane a's txs for app in phase p.
+func (w *workload) txs(app string, a, p int) [][]byte {
 	l := w.lanes[a]
 	all := l.med
 	if app == appKVStore {
 		all = l.kv
 	}
-	if paced {
-		return all[l.split:]
-	}
-	return all[:l.split]
+	return all[l.bounds[p]:l.bounds[p+1]]
 }
