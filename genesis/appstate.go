@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/he"
 )
 
 // AppState is the medchain section ("app_state") of the genesis file.
@@ -23,6 +24,32 @@ type AppState struct {
 	Hospitals []Hospital `json:"hospitals"`
 	Accounts  []Account  `json:"accounts,omitempty"`
 	Params    Params     `json:"params"`
+	// HE configures the multiparty homomorphic encryption; without it the
+	// alliance has no collective key and no encrypted research.
+	HE *HE `json:"he,omitempty"`
+}
+
+// HE pins the homomorphic-encryption parameters (explicit primes, so every
+// node builds identical parameters) and the t-of-N rules.
+type HE struct {
+	Params he.ParamsLiteral `json:"params"`
+	// Threshold is how many members take part in each decryption.
+	Threshold uint32 `json:"threshold"`
+	// ShareDeadlineBlocks is how long a decryption request waits for its
+	// active set's shares before it fails for good.
+	ShareDeadlineBlocks uint64 `json:"share_deadline_blocks"`
+}
+
+// DefaultHE is the HE section for an alliance of n members: he's pinned
+// parameters and t = n − ⌊(n−1)/3⌋, so decryption survives as many members
+// down as consensus does.
+func DefaultHE(n int) *HE {
+	return &HE{Params: he.DefaultLiteral(), Threshold: uint32(n - (n-1)/3), ShareDeadlineBlocks: 50}
+}
+
+// Proto returns the state form of h.
+func (h *HE) Proto() *pb.HEParams {
+	return &pb.HEParams{LogN: uint32(h.Params.LogN), Q: h.Params.Q, T: h.Params.T, Threshold: h.Threshold, ShareDeadlineBlocks: h.ShareDeadlineBlocks}
 }
 
 // Hospital is a founding member.
@@ -34,6 +61,9 @@ type Hospital struct {
 	Power           int64  `json:"power"`
 	// OperatorPubKey is the ed25519 key of the hospital's operator account.
 	OperatorPubKey []byte `json:"operator_pubkey"`
+	// SealPubKey is the X25519 key other members seal key shares to;
+	// required when the alliance has an "he" section.
+	SealPubKey []byte `json:"seal_pubkey,omitempty"`
 }
 
 // Account is an initial alliance-wide account (researcher or auditor).
@@ -151,6 +181,27 @@ func (s *AppState) Validate() error {
 		ids[h.ID], vals[string(h.ValidatorPubKey)] = true, true
 		if err := useAddr(where+".operator_pubkey", h.OperatorPubKey); err != nil {
 			return err
+		}
+	}
+	if s.HE != nil {
+		if _, err := he.NewParams(s.HE.Params); err != nil {
+			return bad("he.params: %v", err)
+		}
+		if s.HE.Threshold < 1 || int(s.HE.Threshold) > len(s.Hospitals) {
+			return bad("he.threshold: %d must be in [1, %d hospitals]", s.HE.Threshold, len(s.Hospitals))
+		}
+		if s.HE.ShareDeadlineBlocks < 1 || s.HE.ShareDeadlineBlocks > 100_000 {
+			return bad("he.share_deadline_blocks: %d must be in [1, 100000]", s.HE.ShareDeadlineBlocks)
+		}
+		seals := map[string]bool{}
+		for i, h := range s.Hospitals {
+			if len(h.SealPubKey) != 32 {
+				return bad("hospitals[%d] (%q).seal_pubkey: is %d bytes, want 32 (an X25519 key; `medchain init` makes one)", i, h.ID, len(h.SealPubKey))
+			}
+			if seals[string(h.SealPubKey)] {
+				return bad("hospitals[%d] (%q).seal_pubkey: used twice", i, h.ID)
+			}
+			seals[string(h.SealPubKey)] = true
 		}
 	}
 	for i, a := range s.Accounts {

@@ -49,11 +49,21 @@ func (m *Member) Peer() string {
 }
 
 // Build makes the CometBFT genesis document of a new alliance. The
-// validator set is the members' validator keys, in the order given.
+// validator set is the members' validator keys, in the order given, which
+// is also their member index (1, 2, …) in the key protocols. When every
+// member has a seal key, the alliance gets the default HE section.
 func Build(chainID, alliance string, members []Member, accounts []Account, params Params, genesisTime time.Time) (*cmttypes.GenesisDoc, error) {
 	s := AppState{Alliance: alliance, Accounts: accounts, Params: params}
+	sealed := len(members) > 0
 	for _, m := range members {
 		s.Hospitals = append(s.Hospitals, m.Hospital)
+		sealed = sealed && len(m.SealPubKey) > 0
+	}
+	if sealed {
+		// Every member can receive sealed key shares: the alliance gets a
+		// collective key (DefaultHE). Members made by `medchain init` always
+		// have a seal key.
+		s.HE = DefaultHE(len(members))
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err

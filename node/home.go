@@ -13,6 +13,7 @@ import (
 	cmtcfg "github.com/cometbft/cometbft/config"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
+	"golang.org/x/crypto/curve25519"
 
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/node/keyring"
@@ -20,6 +21,17 @@ import (
 
 // OperatorKeyName is the keyring name of a hospital's operator key.
 const OperatorKeyName = "operator"
+
+// SealKeyName is the keyring name of a hospital's sealing key: the 32-byte
+// secret seed of this keyring entry is used as an X25519 private scalar,
+// never as an ed25519 signing key.
+const SealKeyName = "seal"
+
+// SealPublicKey derives the X25519 public key of the keyring entry
+// SealKeyName from its ed25519 form (which holds the same 32-byte seed).
+func SealPublicKey(priv ed25519.PrivateKey) ([]byte, error) {
+	return curve25519.X25519(priv.Seed(), curve25519.Basepoint)
+}
 
 // KeyringDir is where a home keeps its keyring.
 func KeyringDir(home string) string { return filepath.Join(home, "keyring") }
@@ -125,7 +137,8 @@ func Init(o InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node key %s: %w", conf.NodeKeyFile(), err)
 	}
-	kr, err := keyring.Open(KeyringDir(o.Home), o.KeyringBackend, o.Passphrase)
+	// One passphrase protects both keys: ask (and confirm) it once.
+	kr, err := keyring.Open(KeyringDir(o.Home), o.KeyringBackend, OncePassphrase(o.Passphrase))
 	if err != nil {
 		return nil, err
 	}
@@ -133,10 +146,17 @@ func Init(o InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator key: %w", err)
 	}
+	if _, err := kr.Add(SealKeyName); err != nil {
+		return nil, fmt.Errorf("seal key: %w", err)
+	}
+	sealPub, err := sealPubOf(kr)
+	if err != nil {
+		return nil, err
+	}
 	m := genesis.Member{
 		Hospital: genesis.Hospital{
 			ID: o.HospitalID, Name: o.HospitalName, Power: 10,
-			ValidatorPubKey: pv.Key.PubKey.Bytes(), OperatorPubKey: []byte(op.PubKey),
+			ValidatorPubKey: pv.Key.PubKey.Bytes(), OperatorPubKey: []byte(op.PubKey), SealPubKey: sealPub,
 		},
 		NodeID:     string(nk.ID()),
 		P2PAddress: strings.TrimPrefix(conf.P2P.ListenAddress, "tcp://"),
@@ -155,7 +175,7 @@ func Init(o InitOptions) (*InitResult, error) {
 
 // MemberInfo reads this home's validator key, node id and operator key:
 // what `medchain genesis build` needs from each hospital.
-func MemberInfo(home, keyringBackend, hospitalID, hospitalName, p2pAddress string) (*genesis.Member, error) {
+func MemberInfo(home, keyringBackend string, passphrase keyring.PassphraseFunc, hospitalID, hospitalName, p2pAddress string) (*genesis.Member, error) {
 	conf, err := loadComet(home, nil)
 	if err != nil {
 		return nil, err
@@ -168,13 +188,17 @@ func MemberInfo(home, keyringBackend, hospitalID, hospitalName, p2pAddress strin
 	if err != nil {
 		return nil, fmt.Errorf("node key %s: %w", conf.NodeKeyFile(), err)
 	}
-	kr, err := keyring.Open(KeyringDir(home), keyringBackend, noPrompt)
+	kr, err := keyring.Open(KeyringDir(home), keyringBackend, passphrase)
 	if err != nil {
 		return nil, err
 	}
 	op, err := kr.Show(OperatorKeyName)
 	if err != nil {
 		return nil, fmt.Errorf("operator key in %s: %w", KeyringDir(home), err)
+	}
+	sealPub, err := sealPubOf(kr)
+	if err != nil {
+		return nil, err
 	}
 	if hospitalID == "" {
 		hospitalID = strings.ToLower(strings.NewReplacer(".", "-", "_", "-").Replace(conf.Moniker))
@@ -189,7 +213,40 @@ func MemberInfo(home, keyringBackend, hospitalID, hospitalName, p2pAddress strin
 		Hospital: genesis.Hospital{
 			ID: hospitalID, Name: hospitalName, Power: 10,
 			ValidatorPubKey: pv.Key.PubKey.Bytes(), OperatorPubKey: []byte(ed25519.PublicKey(op.PubKey)),
+			SealPubKey: sealPub,
 		},
 		NodeID: string(nk.ID()), P2PAddress: strings.TrimPrefix(p2pAddress, "tcp://"),
 	}, nil
+}
+
+// sealPubOf unlocks the seal key (asking the passphrase for a file keyring)
+// and returns its X25519 public key.
+func sealPubOf(kr *keyring.Keyring) ([]byte, error) {
+	priv, err := kr.Signer(SealKeyName)
+	if err != nil {
+		return nil, fmt.Errorf("seal key: %w", err)
+	}
+	defer clear(priv)
+	return SealPublicKey(priv)
+}
+
+// OncePassphrase wraps f so that it is asked at most once (with
+// confirmation if the first caller wants it); later calls get the same
+// answer. For commands that unlock or create several keys in one go.
+func OncePassphrase(f keyring.PassphraseFunc) keyring.PassphraseFunc {
+	if f == nil {
+		return nil
+	}
+	var (
+		asked bool
+		pass  string
+		err   error
+	)
+	return func(confirm bool) (string, error) {
+		if !asked {
+			pass, err = f(confirm)
+			asked = true
+		}
+		return pass, err
+	}
 }

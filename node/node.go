@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -28,10 +27,6 @@ import (
 	"github.com/medchain/medchain/genesis"
 )
 
-// noPrompt is the prompt for keyring reads that need no passphrase.
-func noPrompt(bool) (string, error) {
-	return "", errors.New("this operation does not take a passphrase")
-}
 
 // Node is one running medchain validator: CometBFT in-process plus the app.
 type Node struct {

@@ -25,7 +25,7 @@ func newGenesisCmd() *cobra.Command {
 			name, _ := f.GetString("hospital-name")
 			addr, _ := f.GetString("p2p-address")
 			backend, _ := f.GetString("keyring-backend")
-			m, err := node.MemberInfo(homeOf(cmd), backend, id, name, addr)
+			m, err := node.MemberInfo(homeOf(cmd), backend, promptPassphrase, id, name, addr)
 			if err != nil {
 				return err
 			}

@@ -88,6 +88,58 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_medchain_proto_rawDescGZIP(), []int{0}
 }
 
+type DecryptionRequest_Status int32
+
+const (
+	DecryptionRequest_STATUS_UNSPECIFIED DecryptionRequest_Status = 0
+	DecryptionRequest_STATUS_PENDING     DecryptionRequest_Status = 1
+	DecryptionRequest_STATUS_DONE        DecryptionRequest_Status = 2
+	DecryptionRequest_STATUS_FAILED      DecryptionRequest_Status = 3
+)
+
+// Enum value maps for DecryptionRequest_Status.
+var (
+	DecryptionRequest_Status_name = map[int32]string{
+		0: "STATUS_UNSPECIFIED",
+		1: "STATUS_PENDING",
+		2: "STATUS_DONE",
+		3: "STATUS_FAILED",
+	}
+	DecryptionRequest_Status_value = map[string]int32{
+		"STATUS_UNSPECIFIED": 0,
+		"STATUS_PENDING":     1,
+		"STATUS_DONE":        2,
+		"STATUS_FAILED":      3,
+	}
+)
+
+func (x DecryptionRequest_Status) Enum() *DecryptionRequest_Status {
+	p := new(DecryptionRequest_Status)
+	*p = x
+	return p
+}
+
+func (x DecryptionRequest_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DecryptionRequest_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[1].Descriptor()
+}
+
+func (DecryptionRequest_Status) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[1]
+}
+
+func (x DecryptionRequest_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DecryptionRequest_Status.Descriptor instead.
+func (DecryptionRequest_Status) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{17, 0}
+}
+
 // Tx is the signed envelope of every transaction.
 type Tx struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -329,7 +381,12 @@ type Hospital struct {
 	ValidatorPubkey []byte `protobuf:"bytes,3,opt,name=validator_pubkey,json=validatorPubkey,proto3" json:"validator_pubkey,omitempty"`
 	Power           int64  `protobuf:"varint,4,opt,name=power,proto3" json:"power,omitempty"`
 	// operator is the address of the hospital's operator account.
-	Operator      string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
+	Operator string `protobuf:"bytes,5,opt,name=operator,proto3" json:"operator,omitempty"`
+	// member_index identifies the hospital in the multiparty key protocols
+	// (its Shamir point): 1, 2, … in genesis order, never reused.
+	MemberIndex uint64 `protobuf:"varint,6,opt,name=member_index,json=memberIndex,proto3" json:"member_index,omitempty"`
+	// seal_pubkey is the X25519 key other members seal key shares to.
+	SealPubkey    []byte `protobuf:"bytes,7,opt,name=seal_pubkey,json=sealPubkey,proto3" json:"seal_pubkey,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -399,12 +456,27 @@ func (x *Hospital) GetOperator() string {
 	return ""
 }
 
+func (x *Hospital) GetMemberIndex() uint64 {
+	if x != nil {
+		return x.MemberIndex
+	}
+	return 0
+}
+
+func (x *Hospital) GetSealPubkey() []byte {
+	if x != nil {
+		return x.SealPubkey
+	}
+	return nil
+}
+
 // Params are the alliance-wide parameters.
 type Params struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MaxTxBytes    uint64                 `protobuf:"varint,1,opt,name=max_tx_bytes,json=maxTxBytes,proto3" json:"max_tx_bytes,omitempty"`
 	MaxMemoBytes  uint64                 `protobuf:"varint,2,opt,name=max_memo_bytes,json=maxMemoBytes,proto3" json:"max_memo_bytes,omitempty"`
 	MaxLabelBytes uint64                 `protobuf:"varint,3,opt,name=max_label_bytes,json=maxLabelBytes,proto3" json:"max_label_bytes,omitempty"`
+	He            *HEParams              `protobuf:"bytes,4,opt,name=he,proto3" json:"he,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,6 +532,94 @@ func (x *Params) GetMaxLabelBytes() uint64 {
 	return 0
 }
 
+func (x *Params) GetHe() *HEParams {
+	if x != nil {
+		return x.He
+	}
+	return nil
+}
+
+// HEParams pin the alliance's homomorphic-encryption parameters: explicit
+// primes, so every node builds byte-identical parameters.
+type HEParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	LogN  uint32                 `protobuf:"varint,1,opt,name=log_n,json=logN,proto3" json:"log_n,omitempty"`
+	Q     []uint64               `protobuf:"varint,2,rep,packed,name=q,proto3" json:"q,omitempty"`
+	T     uint64                 `protobuf:"varint,3,opt,name=t,proto3" json:"t,omitempty"`
+	// threshold is how many members must take part in a decryption.
+	Threshold uint32 `protobuf:"varint,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// share_deadline_blocks is how long a decryption request waits for the
+	// shares of its active set before it fails for good.
+	ShareDeadlineBlocks uint64 `protobuf:"varint,5,opt,name=share_deadline_blocks,json=shareDeadlineBlocks,proto3" json:"share_deadline_blocks,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *HEParams) Reset() {
+	*x = HEParams{}
+	mi := &file_medchain_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HEParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HEParams) ProtoMessage() {}
+
+func (x *HEParams) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HEParams.ProtoReflect.Descriptor instead.
+func (*HEParams) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HEParams) GetLogN() uint32 {
+	if x != nil {
+		return x.LogN
+	}
+	return 0
+}
+
+func (x *HEParams) GetQ() []uint64 {
+	if x != nil {
+		return x.Q
+	}
+	return nil
+}
+
+func (x *HEParams) GetT() uint64 {
+	if x != nil {
+		return x.T
+	}
+	return 0
+}
+
+func (x *HEParams) GetThreshold() uint32 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *HEParams) GetShareDeadlineBlocks() uint64 {
+	if x != nil {
+		return x.ShareDeadlineBlocks
+	}
+	return 0
+}
+
 // RegisterAccount ("account.register"): a hospital operator enrols a key
 // holder affiliated to its hospital.
 type RegisterAccount struct {
@@ -473,7 +633,7 @@ type RegisterAccount struct {
 
 func (x *RegisterAccount) Reset() {
 	*x = RegisterAccount{}
-	mi := &file_medchain_proto_msgTypes[5]
+	mi := &file_medchain_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +645,7 @@ func (x *RegisterAccount) String() string {
 func (*RegisterAccount) ProtoMessage() {}
 
 func (x *RegisterAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[5]
+	mi := &file_medchain_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +658,7 @@ func (x *RegisterAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterAccount.ProtoReflect.Descriptor instead.
 func (*RegisterAccount) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{5}
+	return file_medchain_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterAccount) GetPubkey() []byte {
@@ -533,7 +693,7 @@ type PostMemo struct {
 
 func (x *PostMemo) Reset() {
 	*x = PostMemo{}
-	mi := &file_medchain_proto_msgTypes[6]
+	mi := &file_medchain_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +705,7 @@ func (x *PostMemo) String() string {
 func (*PostMemo) ProtoMessage() {}
 
 func (x *PostMemo) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[6]
+	mi := &file_medchain_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +718,7 @@ func (x *PostMemo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostMemo.ProtoReflect.Descriptor instead.
 func (*PostMemo) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{6}
+	return file_medchain_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PostMemo) GetText() string {
@@ -581,7 +741,7 @@ type Memo struct {
 
 func (x *Memo) Reset() {
 	*x = Memo{}
-	mi := &file_medchain_proto_msgTypes[7]
+	mi := &file_medchain_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +753,7 @@ func (x *Memo) String() string {
 func (*Memo) ProtoMessage() {}
 
 func (x *Memo) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[7]
+	mi := &file_medchain_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +766,7 @@ func (x *Memo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Memo.ProtoReflect.Descriptor instead.
 func (*Memo) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{7}
+	return file_medchain_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Memo) GetAuthor() string {
@@ -647,7 +807,7 @@ type HospitalList struct {
 
 func (x *HospitalList) Reset() {
 	*x = HospitalList{}
-	mi := &file_medchain_proto_msgTypes[8]
+	mi := &file_medchain_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +819,7 @@ func (x *HospitalList) String() string {
 func (*HospitalList) ProtoMessage() {}
 
 func (x *HospitalList) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[8]
+	mi := &file_medchain_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,12 +832,655 @@ func (x *HospitalList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HospitalList.ProtoReflect.Descriptor instead.
 func (*HospitalList) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{8}
+	return file_medchain_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HospitalList) GetHospitals() []*Hospital {
 	if x != nil {
 		return x.Hospitals
+	}
+	return nil
+}
+
+// SealedShare is a Shamir share of the dealer's secret, sealed (NaCl
+// anonymous box, X25519) to the recipient member's seal_pubkey.
+type SealedShare struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recipient     uint64                 `protobuf:"varint,1,opt,name=recipient,proto3" json:"recipient,omitempty"` // member_index
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedShare) Reset() {
+	*x = SealedShare{}
+	mi := &file_medchain_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedShare) ProtoMessage() {}
+
+func (x *SealedShare) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedShare.ProtoReflect.Descriptor instead.
+func (*SealedShare) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SealedShare) GetRecipient() uint64 {
+	if x != nil {
+		return x.Recipient
+	}
+	return 0
+}
+
+func (x *SealedShare) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+// PostKeyShare ("he.key_share"): a member's contribution to key epoch
+// `epoch`: its collective-key share and one sealed Shamir share for every
+// other member.
+type PostKeyShare struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Epoch          uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	PublicKeyShare []byte                 `protobuf:"bytes,2,opt,name=public_key_share,json=publicKeyShare,proto3" json:"public_key_share,omitempty"`
+	Shares         []*SealedShare         `protobuf:"bytes,3,rep,name=shares,proto3" json:"shares,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PostKeyShare) Reset() {
+	*x = PostKeyShare{}
+	mi := &file_medchain_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostKeyShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostKeyShare) ProtoMessage() {}
+
+func (x *PostKeyShare) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostKeyShare.ProtoReflect.Descriptor instead.
+func (*PostKeyShare) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PostKeyShare) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PostKeyShare) GetPublicKeyShare() []byte {
+	if x != nil {
+		return x.PublicKeyShare
+	}
+	return nil
+}
+
+func (x *PostKeyShare) GetShares() []*SealedShare {
+	if x != nil {
+		return x.Shares
+	}
+	return nil
+}
+
+// KeyShareRecord is what state keeps of a PostKeyShare: blob hashes.
+type KeyShareRecord struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Epoch              uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Dealer             uint64                 `protobuf:"varint,2,opt,name=dealer,proto3" json:"dealer,omitempty"`
+	PublicKeyShareHash []byte                 `protobuf:"bytes,3,opt,name=public_key_share_hash,json=publicKeyShareHash,proto3" json:"public_key_share_hash,omitempty"`
+	Shares             []*SealedShareRef      `protobuf:"bytes,4,rep,name=shares,proto3" json:"shares,omitempty"`
+	Height             int64                  `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *KeyShareRecord) Reset() {
+	*x = KeyShareRecord{}
+	mi := &file_medchain_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyShareRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyShareRecord) ProtoMessage() {}
+
+func (x *KeyShareRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyShareRecord.ProtoReflect.Descriptor instead.
+func (*KeyShareRecord) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *KeyShareRecord) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *KeyShareRecord) GetDealer() uint64 {
+	if x != nil {
+		return x.Dealer
+	}
+	return 0
+}
+
+func (x *KeyShareRecord) GetPublicKeyShareHash() []byte {
+	if x != nil {
+		return x.PublicKeyShareHash
+	}
+	return nil
+}
+
+func (x *KeyShareRecord) GetShares() []*SealedShareRef {
+	if x != nil {
+		return x.Shares
+	}
+	return nil
+}
+
+func (x *KeyShareRecord) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+type SealedShareRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recipient     uint64                 `protobuf:"varint,1,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedShareRef) Reset() {
+	*x = SealedShareRef{}
+	mi := &file_medchain_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedShareRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedShareRef) ProtoMessage() {}
+
+func (x *SealedShareRef) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedShareRef.ProtoReflect.Descriptor instead.
+func (*SealedShareRef) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SealedShareRef) GetRecipient() uint64 {
+	if x != nil {
+		return x.Recipient
+	}
+	return 0
+}
+
+func (x *SealedShareRef) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+// KeyEpoch is the state of one collective key.
+type KeyEpoch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Members       []uint64               `protobuf:"varint,2,rep,packed,name=members,proto3" json:"members,omitempty"` // member indices taking part
+	Threshold     uint32                 `protobuf:"varint,3,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	Posted        []uint64               `protobuf:"varint,4,rep,packed,name=posted,proto3" json:"posted,omitempty"` // dealers whose share is in, ascending
+	Ready         bool                   `protobuf:"varint,5,opt,name=ready,proto3" json:"ready,omitempty"`
+	PublicKeyHash []byte                 `protobuf:"bytes,6,opt,name=public_key_hash,json=publicKeyHash,proto3" json:"public_key_hash,omitempty"` // blob hash of the collective public key
+	ReadyHeight   int64                  `protobuf:"varint,7,opt,name=ready_height,json=readyHeight,proto3" json:"ready_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyEpoch) Reset() {
+	*x = KeyEpoch{}
+	mi := &file_medchain_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyEpoch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyEpoch) ProtoMessage() {}
+
+func (x *KeyEpoch) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyEpoch.ProtoReflect.Descriptor instead.
+func (*KeyEpoch) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KeyEpoch) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *KeyEpoch) GetMembers() []uint64 {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *KeyEpoch) GetThreshold() uint32 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *KeyEpoch) GetPosted() []uint64 {
+	if x != nil {
+		return x.Posted
+	}
+	return nil
+}
+
+func (x *KeyEpoch) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *KeyEpoch) GetPublicKeyHash() []byte {
+	if x != nil {
+		return x.PublicKeyHash
+	}
+	return nil
+}
+
+func (x *KeyEpoch) GetReadyHeight() int64 {
+	if x != nil {
+		return x.ReadyHeight
+	}
+	return 0
+}
+
+// SubmitCiphertext ("he.submit"): a member posts a ciphertext under the
+// collective key (the research contract's contributions will use the same
+// storage).
+type SubmitCiphertext struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Ciphertext    []byte                 `protobuf:"bytes,2,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
+	Label         string                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitCiphertext) Reset() {
+	*x = SubmitCiphertext{}
+	mi := &file_medchain_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitCiphertext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitCiphertext) ProtoMessage() {}
+
+func (x *SubmitCiphertext) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitCiphertext.ProtoReflect.Descriptor instead.
+func (*SubmitCiphertext) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SubmitCiphertext) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SubmitCiphertext) GetCiphertext() []byte {
+	if x != nil {
+		return x.Ciphertext
+	}
+	return nil
+}
+
+func (x *SubmitCiphertext) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+// RequestDecryption ("he.request"): a researcher asks for the sum of stored
+// ciphertexts, key-switched to its own HE public key.
+type RequestDecryption struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	CiphertextHashes [][]byte               `protobuf:"bytes,1,rep,name=ciphertext_hashes,json=ciphertextHashes,proto3" json:"ciphertext_hashes,omitempty"`
+	ResearcherKey    []byte                 `protobuf:"bytes,2,opt,name=researcher_key,json=researcherKey,proto3" json:"researcher_key,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RequestDecryption) Reset() {
+	*x = RequestDecryption{}
+	mi := &file_medchain_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestDecryption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestDecryption) ProtoMessage() {}
+
+func (x *RequestDecryption) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestDecryption.ProtoReflect.Descriptor instead.
+func (*RequestDecryption) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RequestDecryption) GetCiphertextHashes() [][]byte {
+	if x != nil {
+		return x.CiphertextHashes
+	}
+	return nil
+}
+
+func (x *RequestDecryption) GetResearcherKey() []byte {
+	if x != nil {
+		return x.ResearcherKey
+	}
+	return nil
+}
+
+// DecryptionRequest is the state of one one-shot release.
+type DecryptionRequest struct {
+	state          protoimpl.MessageState   `protogen:"open.v1"`
+	Id             uint64                   `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Epoch          uint64                   `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Requester      string                   `protobuf:"bytes,3,opt,name=requester,proto3" json:"requester,omitempty"`
+	AggregateHash  []byte                   `protobuf:"bytes,4,opt,name=aggregate_hash,json=aggregateHash,proto3" json:"aggregate_hash,omitempty"`
+	TargetKeyHash  []byte                   `protobuf:"bytes,5,opt,name=target_key_hash,json=targetKeyHash,proto3" json:"target_key_hash,omitempty"`
+	ActiveSet      []uint64                 `protobuf:"varint,6,rep,packed,name=active_set,json=activeSet,proto3" json:"active_set,omitempty"` // exactly threshold members, ascending
+	Posted         []uint64                 `protobuf:"varint,7,rep,packed,name=posted,proto3" json:"posted,omitempty"`
+	DeadlineHeight int64                    `protobuf:"varint,8,opt,name=deadline_height,json=deadlineHeight,proto3" json:"deadline_height,omitempty"`
+	Status         DecryptionRequest_Status `protobuf:"varint,9,opt,name=status,proto3,enum=medchain.v1.DecryptionRequest_Status" json:"status,omitempty"`
+	ResultHash     []byte                   `protobuf:"bytes,10,opt,name=result_hash,json=resultHash,proto3" json:"result_hash,omitempty"`
+	Reason         string                   `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	Height         int64                    `protobuf:"varint,12,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DecryptionRequest) Reset() {
+	*x = DecryptionRequest{}
+	mi := &file_medchain_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecryptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecryptionRequest) ProtoMessage() {}
+
+func (x *DecryptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecryptionRequest.ProtoReflect.Descriptor instead.
+func (*DecryptionRequest) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DecryptionRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DecryptionRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *DecryptionRequest) GetRequester() string {
+	if x != nil {
+		return x.Requester
+	}
+	return ""
+}
+
+func (x *DecryptionRequest) GetAggregateHash() []byte {
+	if x != nil {
+		return x.AggregateHash
+	}
+	return nil
+}
+
+func (x *DecryptionRequest) GetTargetKeyHash() []byte {
+	if x != nil {
+		return x.TargetKeyHash
+	}
+	return nil
+}
+
+func (x *DecryptionRequest) GetActiveSet() []uint64 {
+	if x != nil {
+		return x.ActiveSet
+	}
+	return nil
+}
+
+func (x *DecryptionRequest) GetPosted() []uint64 {
+	if x != nil {
+		return x.Posted
+	}
+	return nil
+}
+
+func (x *DecryptionRequest) GetDeadlineHeight() int64 {
+	if x != nil {
+		return x.DeadlineHeight
+	}
+	return 0
+}
+
+func (x *DecryptionRequest) GetStatus() DecryptionRequest_Status {
+	if x != nil {
+		return x.Status
+	}
+	return DecryptionRequest_STATUS_UNSPECIFIED
+}
+
+func (x *DecryptionRequest) GetResultHash() []byte {
+	if x != nil {
+		return x.ResultHash
+	}
+	return nil
+}
+
+func (x *DecryptionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DecryptionRequest) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// PostKeySwitchShare ("he.ks_share"): an active member's one share for a
+// decryption request.
+type PostKeySwitchShare struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       uint64                 `protobuf:"varint,1,opt,name=request,proto3" json:"request,omitempty"`
+	Share         []byte                 `protobuf:"bytes,2,opt,name=share,proto3" json:"share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostKeySwitchShare) Reset() {
+	*x = PostKeySwitchShare{}
+	mi := &file_medchain_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostKeySwitchShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostKeySwitchShare) ProtoMessage() {}
+
+func (x *PostKeySwitchShare) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostKeySwitchShare.ProtoReflect.Descriptor instead.
+func (*PostKeySwitchShare) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PostKeySwitchShare) GetRequest() uint64 {
+	if x != nil {
+		return x.Request
+	}
+	return 0
+}
+
+func (x *PostKeySwitchShare) GetShare() []byte {
+	if x != nil {
+		return x.Share
 	}
 	return nil
 }
@@ -703,18 +1506,28 @@ const file_medchain_proto_rawDesc = "" +
 	"\bhospital\x18\x04 \x01(\tR\bhospital\x12\x1a\n" +
 	"\bsequence\x18\x05 \x01(\x04R\bsequence\x12\x14\n" +
 	"\x05label\x18\x06 \x01(\tR\x05label\x12%\n" +
-	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\"\x8b\x01\n" +
+	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\"\xcf\x01\n" +
 	"\bHospital\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
 	"\x10validator_pubkey\x18\x03 \x01(\fR\x0fvalidatorPubkey\x12\x14\n" +
 	"\x05power\x18\x04 \x01(\x03R\x05power\x12\x1a\n" +
-	"\boperator\x18\x05 \x01(\tR\boperator\"x\n" +
+	"\boperator\x18\x05 \x01(\tR\boperator\x12!\n" +
+	"\fmember_index\x18\x06 \x01(\x04R\vmemberIndex\x12\x1f\n" +
+	"\vseal_pubkey\x18\a \x01(\fR\n" +
+	"sealPubkey\"\x9f\x01\n" +
 	"\x06Params\x12 \n" +
 	"\fmax_tx_bytes\x18\x01 \x01(\x04R\n" +
 	"maxTxBytes\x12$\n" +
 	"\x0emax_memo_bytes\x18\x02 \x01(\x04R\fmaxMemoBytes\x12&\n" +
-	"\x0fmax_label_bytes\x18\x03 \x01(\x04R\rmaxLabelBytes\"f\n" +
+	"\x0fmax_label_bytes\x18\x03 \x01(\x04R\rmaxLabelBytes\x12%\n" +
+	"\x02he\x18\x04 \x01(\v2\x15.medchain.v1.HEParamsR\x02he\"\x8d\x01\n" +
+	"\bHEParams\x12\x13\n" +
+	"\x05log_n\x18\x01 \x01(\rR\x04logN\x12\f\n" +
+	"\x01q\x18\x02 \x03(\x04R\x01q\x12\f\n" +
+	"\x01t\x18\x03 \x01(\x04R\x01t\x12\x1c\n" +
+	"\tthreshold\x18\x04 \x01(\rR\tthreshold\x122\n" +
+	"\x15share_deadline_blocks\x18\x05 \x01(\x04R\x13shareDeadlineBlocks\"f\n" +
 	"\x0fRegisterAccount\x12\x16\n" +
 	"\x06pubkey\x18\x01 \x01(\fR\x06pubkey\x12%\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x11.medchain.v1.RoleR\x04role\x12\x14\n" +
@@ -727,7 +1540,64 @@ const file_medchain_proto_rawDesc = "" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12\x16\n" +
 	"\x06height\x18\x04 \x01(\x03R\x06height\"C\n" +
 	"\fHospitalList\x123\n" +
-	"\thospitals\x18\x01 \x03(\v2\x15.medchain.v1.HospitalR\thospitals*y\n" +
+	"\thospitals\x18\x01 \x03(\v2\x15.medchain.v1.HospitalR\thospitals\"C\n" +
+	"\vSealedShare\x12\x1c\n" +
+	"\trecipient\x18\x01 \x01(\x04R\trecipient\x12\x16\n" +
+	"\x06sealed\x18\x02 \x01(\fR\x06sealed\"\x80\x01\n" +
+	"\fPostKeyShare\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12(\n" +
+	"\x10public_key_share\x18\x02 \x01(\fR\x0epublicKeyShare\x120\n" +
+	"\x06shares\x18\x03 \x03(\v2\x18.medchain.v1.SealedShareR\x06shares\"\xbe\x01\n" +
+	"\x0eKeyShareRecord\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06dealer\x18\x02 \x01(\x04R\x06dealer\x121\n" +
+	"\x15public_key_share_hash\x18\x03 \x01(\fR\x12publicKeyShareHash\x123\n" +
+	"\x06shares\x18\x04 \x03(\v2\x1b.medchain.v1.SealedShareRefR\x06shares\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\x03R\x06height\"B\n" +
+	"\x0eSealedShareRef\x12\x1c\n" +
+	"\trecipient\x18\x01 \x01(\x04R\trecipient\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"\xd1\x01\n" +
+	"\bKeyEpoch\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x18\n" +
+	"\amembers\x18\x02 \x03(\x04R\amembers\x12\x1c\n" +
+	"\tthreshold\x18\x03 \x01(\rR\tthreshold\x12\x16\n" +
+	"\x06posted\x18\x04 \x03(\x04R\x06posted\x12\x14\n" +
+	"\x05ready\x18\x05 \x01(\bR\x05ready\x12&\n" +
+	"\x0fpublic_key_hash\x18\x06 \x01(\fR\rpublicKeyHash\x12!\n" +
+	"\fready_height\x18\a \x01(\x03R\vreadyHeight\"^\n" +
+	"\x10SubmitCiphertext\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1e\n" +
+	"\n" +
+	"ciphertext\x18\x02 \x01(\fR\n" +
+	"ciphertext\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\"g\n" +
+	"\x11RequestDecryption\x12+\n" +
+	"\x11ciphertext_hashes\x18\x01 \x03(\fR\x10ciphertextHashes\x12%\n" +
+	"\x0eresearcher_key\x18\x02 \x01(\fR\rresearcherKey\"\xf0\x03\n" +
+	"\x11DecryptionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1c\n" +
+	"\trequester\x18\x03 \x01(\tR\trequester\x12%\n" +
+	"\x0eaggregate_hash\x18\x04 \x01(\fR\raggregateHash\x12&\n" +
+	"\x0ftarget_key_hash\x18\x05 \x01(\fR\rtargetKeyHash\x12\x1d\n" +
+	"\n" +
+	"active_set\x18\x06 \x03(\x04R\tactiveSet\x12\x16\n" +
+	"\x06posted\x18\a \x03(\x04R\x06posted\x12'\n" +
+	"\x0fdeadline_height\x18\b \x01(\x03R\x0edeadlineHeight\x12=\n" +
+	"\x06status\x18\t \x01(\x0e2%.medchain.v1.DecryptionRequest.StatusR\x06status\x12\x1f\n" +
+	"\vresult_hash\x18\n" +
+	" \x01(\fR\n" +
+	"resultHash\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x16\n" +
+	"\x06height\x18\f \x01(\x03R\x06height\"X\n" +
+	"\x06Status\x12\x16\n" +
+	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eSTATUS_PENDING\x10\x01\x12\x0f\n" +
+	"\vSTATUS_DONE\x10\x02\x12\x11\n" +
+	"\rSTATUS_FAILED\x10\x03\"D\n" +
+	"\x12PostKeySwitchShare\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\x04R\arequest\x12\x14\n" +
+	"\x05share\x18\x02 \x01(\fR\x05share*y\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
@@ -748,29 +1618,44 @@ func file_medchain_proto_rawDescGZIP() []byte {
 	return file_medchain_proto_rawDescData
 }
 
-var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_medchain_proto_goTypes = []any{
-	(Role)(0),               // 0: medchain.v1.Role
-	(*Tx)(nil),              // 1: medchain.v1.Tx
-	(*TxBody)(nil),          // 2: medchain.v1.TxBody
-	(*Account)(nil),         // 3: medchain.v1.Account
-	(*Hospital)(nil),        // 4: medchain.v1.Hospital
-	(*Params)(nil),          // 5: medchain.v1.Params
-	(*RegisterAccount)(nil), // 6: medchain.v1.RegisterAccount
-	(*PostMemo)(nil),        // 7: medchain.v1.PostMemo
-	(*Memo)(nil),            // 8: medchain.v1.Memo
-	(*HospitalList)(nil),    // 9: medchain.v1.HospitalList
+	(Role)(0),                     // 0: medchain.v1.Role
+	(DecryptionRequest_Status)(0), // 1: medchain.v1.DecryptionRequest.Status
+	(*Tx)(nil),                    // 2: medchain.v1.Tx
+	(*TxBody)(nil),                // 3: medchain.v1.TxBody
+	(*Account)(nil),               // 4: medchain.v1.Account
+	(*Hospital)(nil),              // 5: medchain.v1.Hospital
+	(*Params)(nil),                // 6: medchain.v1.Params
+	(*HEParams)(nil),              // 7: medchain.v1.HEParams
+	(*RegisterAccount)(nil),       // 8: medchain.v1.RegisterAccount
+	(*PostMemo)(nil),              // 9: medchain.v1.PostMemo
+	(*Memo)(nil),                  // 10: medchain.v1.Memo
+	(*HospitalList)(nil),          // 11: medchain.v1.HospitalList
+	(*SealedShare)(nil),           // 12: medchain.v1.SealedShare
+	(*PostKeyShare)(nil),          // 13: medchain.v1.PostKeyShare
+	(*KeyShareRecord)(nil),        // 14: medchain.v1.KeyShareRecord
+	(*SealedShareRef)(nil),        // 15: medchain.v1.SealedShareRef
+	(*KeyEpoch)(nil),              // 16: medchain.v1.KeyEpoch
+	(*SubmitCiphertext)(nil),      // 17: medchain.v1.SubmitCiphertext
+	(*RequestDecryption)(nil),     // 18: medchain.v1.RequestDecryption
+	(*DecryptionRequest)(nil),     // 19: medchain.v1.DecryptionRequest
+	(*PostKeySwitchShare)(nil),    // 20: medchain.v1.PostKeySwitchShare
 }
 var file_medchain_proto_depIdxs = []int32{
-	0, // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
-	0, // 1: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
-	4, // 2: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
+	7,  // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
+	0,  // 2: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
+	5,  // 3: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
+	12, // 4: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
+	15, // 5: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
+	1,  // 6: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_medchain_proto_init() }
@@ -783,8 +1668,8 @@ func file_medchain_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   9,
+			NumEnums:      2,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -34,7 +34,13 @@ type Options struct {
 	BasePort int
 	// Tune adjusts each node's CometBFT config after node.TuneLocal.
 	Tune func(*cmtcfg.Config)
+	// Researcher adds a researcher account to genesis, its key named
+	// ResearcherKeyName in node0's keyring.
+	Researcher bool
 }
+
+// ResearcherKeyName is the researcher's key in node0's keyring.
+const ResearcherKeyName = "researcher"
 
 // NodeInfo describes one validator of the localnet.
 type NodeInfo struct {
@@ -111,7 +117,19 @@ func Generate(o Options) (*Manifest, error) {
 		members = append(members, res.Member)
 		m.Nodes = append(m.Nodes, info)
 	}
-	doc, err := genesis.Build(o.ChainID, "medchain localnet", members, nil, genesis.DefaultParams(), time.Now())
+	var accounts []genesis.Account
+	if o.Researcher {
+		kr, err := keyring.Open(node.KeyringDir(m.Nodes[0].Home), keyring.BackendTest, nil)
+		if err != nil {
+			return nil, err
+		}
+		k, err := kr.Add(ResearcherKeyName)
+		if err != nil {
+			return nil, err
+		}
+		accounts = append(accounts, genesis.Account{PubKey: k.PubKey, Role: "researcher", Label: "localnet researcher"})
+	}
+	doc, err := genesis.Build(o.ChainID, "medchain localnet", members, accounts, genesis.DefaultParams(), time.Now())
 	if err != nil {
 		return nil, err
 	}
