@@ -1,19 +1,23 @@
 package abci
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/libs/log"
+	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/medchain/medchain/abci/store"
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts"
 	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/genesis"
@@ -60,7 +64,7 @@ func New(chainID string, st *store.Store, logger log.Logger) *App {
 	return &App{
 		chainID: chainID,
 		store:   st,
-		router:  contracts.NewRouter(append(accounts.Handlers(), memo.Handlers()...)...),
+		router:  contracts.NewRouter(slices.Concat(accounts.Handlers(), memo.Handlers(), hekeys.Handlers())...),
 		logger:  logger.With("module", "app"),
 
 		checkNonces:   map[string]uint64{},
@@ -102,6 +106,9 @@ func (a *App) InitChain(_ context.Context, req *abcitypes.RequestInitChain) (*ab
 	a.initialHeight = max(req.InitialHeight, 1)
 	if err := accounts.InitGenesis(working{a.store}, s); err != nil {
 		return nil, fmt.Errorf("write genesis state: %w", err)
+	}
+	if err := hekeys.InitGenesis(working{a.store}); err != nil {
+		return nil, fmt.Errorf("open key epoch 1: %w", err)
 	}
 	a.logger.Info("genesis applied", "alliance", s.Alliance, "hospitals", len(s.Hospitals), "accounts", len(s.Accounts))
 	return &abcitypes.ResponseInitChain{AppHash: a.store.WorkingHash()}, nil
@@ -246,7 +253,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 	// committed state otherwise: FinalizeBlock never runs twice for a height
 	// without a Commit or a restart in between.
 	a.pendingHeight = req.Height
-	blk := contracts.Block{Height: req.Height, Time: req.Time, ChainID: a.chainID}
+	blk := contracts.Block{Height: req.Height, Time: req.Time, ChainID: a.chainID, Signers: signers(req.DecidedLastCommit)}
 	results := make([]*abcitypes.ExecTxResult, len(req.Txs))
 	for i, raw := range req.Txs {
 		res, err := a.deliver(blk, raw)
@@ -255,7 +262,38 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 		}
 		results[i] = res
 	}
-	return &abcitypes.ResponseFinalizeBlock{TxResults: results, AppHash: a.store.WorkingHash()}, nil
+	events, err := a.endBlock(blk)
+	if err != nil {
+		return nil, fmt.Errorf("block %d end: %w", req.Height, err)
+	}
+	return &abcitypes.ResponseFinalizeBlock{TxResults: results, Events: events, AppHash: a.store.WorkingHash()}, nil
+}
+
+// signers lists, ascending, the validators whose commit votes for the
+// previous block this block carries.
+func signers(c abcitypes.CommitInfo) [][]byte {
+	var out [][]byte
+	for _, v := range c.Votes {
+		if v.BlockIdFlag == cmtproto.BlockIDFlagCommit {
+			out = append(out, v.Validator.Address)
+		}
+	}
+	slices.SortFunc(out, bytes.Compare)
+	return out
+}
+
+// endBlock runs the work the chain does by itself after the block's txs:
+// decryption requests past their deadline fail.
+func (a *App) endBlock(blk contracts.Block) ([]abcitypes.Event, error) {
+	cache := contracts.NewCache(working{a.store})
+	ctx := contracts.NewBlockContext(blk, cache)
+	if err := hekeys.EndBlock(ctx); err != nil {
+		return nil, err
+	}
+	if err := cache.Write(); err != nil {
+		return nil, err
+	}
+	return toABCIEvents(ctx.Events()), nil
 }
 
 // deliver runs one tx. The returned error is a storage failure (it halts the
@@ -302,15 +340,20 @@ func (a *App) deliver(blk contracts.Block, raw []byte) (*abcitypes.ExecTxResult,
 		return res, nil
 	}
 	txEvent.Attributes = append(txEvent.Attributes, abcitypes.EventAttribute{Key: "outcome", Value: "ok", Index: true})
-	events := []abcitypes.Event{txEvent}
-	for _, e := range ctx.Events() {
+	events := append([]abcitypes.Event{txEvent}, toABCIEvents(ctx.Events())...)
+	return &abcitypes.ExecTxResult{Code: 0, Events: events, GasWanted: 1, GasUsed: 1}, nil
+}
+
+func toABCIEvents(es []contracts.Event) []abcitypes.Event {
+	out := make([]abcitypes.Event, 0, len(es))
+	for _, e := range es {
 		ev := abcitypes.Event{Type: e.Type}
 		for _, at := range e.Attrs {
 			ev.Attributes = append(ev.Attributes, abcitypes.EventAttribute{Key: at.Key, Value: at.Value, Index: at.Index})
 		}
-		events = append(events, ev)
+		out = append(out, ev)
 	}
-	return &abcitypes.ExecTxResult{Code: 0, Events: events, GasWanted: 1, GasUsed: 1}, nil
+	return out
 }
 
 func rejected(err error) *abcitypes.ExecTxResult {

@@ -49,6 +49,7 @@ var Codes = []CodeEntry{
 	{12, "already_exists", contracts.ErrExists, "the tx would create something that already exists"},
 	{13, "bad_query", ErrBadQuery, "see `medchain query --help` for the query paths"},
 	{14, "invalid_genesis", contracts.ErrGenesis, "fix the genesis file's app_state"},
+	{15, "wrong_state", contracts.ErrWrongState, "the tx is not allowed now; query the record it refers to"},
 }
 
 // CodeOf maps err to its stable code and name; nil is 0 "ok".

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
 )
@@ -29,6 +30,12 @@ var QueryPaths = []string{
 	"/memo/<address>/<nonce>   a memo (pb.Memo)",
 	"/key/<hex>                any raw state key",
 	"/apphash                  the app hash this node computed for --height (raw bytes, no proof)",
+	"/he/epoch/<n>             a collective-key epoch (pb.KeyEpoch)",
+	"/he/keyshare/<epoch>/<m>  member m's key-ceremony record (pb.KeyShareRecord)",
+	"/he/ciphertext/<hex>      a submitted ciphertext's record (pb.CiphertextRecord)",
+	"/he/request/<id>          a decryption request (pb.DecryptionRequest)",
+	"/he/pending               every pending decryption request (pb.DecryptionRequestList, no proof)",
+	"/blob/<hex sha256>        a content-addressed blob (raw bytes)",
 }
 
 // KeyForPath returns the state key a single-record path reads.
@@ -58,6 +65,14 @@ func KeyForPath(path string) ([]byte, error) {
 			return bad("memo nonce %q is not a number", parts[2])
 		}
 		return memo.Key(a, n), nil
+	case parts[0] == "he" && len(parts) >= 2:
+		return heKey(parts[1:])
+	case parts[0] == "blob" && len(parts) == 2:
+		h, err := hex.DecodeString(parts[1])
+		if err != nil || len(h) != 32 {
+			return bad("blob hash %q is not 64 hex digits", parts[1])
+		}
+		return hekeys.BlobKey(h), nil
 	case parts[0] == "key" && len(parts) == 2:
 		k, err := hex.DecodeString(parts[1])
 		if err != nil || len(k) == 0 {
@@ -90,6 +105,17 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 			return fail(err)
 		}
 		return &abcitypes.ResponseQuery{Value: hash, Height: height}, nil
+	}
+	if req.Path == "/he/pending" {
+		reqs, err := hekeys.PendingRequests(historical{a.store, height})
+		if err != nil {
+			return fail(err)
+		}
+		bz, err := proto.Marshal(&pb.DecryptionRequestList{Requests: reqs})
+		if err != nil {
+			return fail(err)
+		}
+		return &abcitypes.ResponseQuery{Value: bz, Height: height}, nil
 	}
 	if req.Path == "/hospitals" {
 		hs, err := accounts.Hospitals(historical{a.store, height})
@@ -125,4 +151,46 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 	resp.Value = value
 	resp.ProofOps = &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: ProofOpType, Key: key, Data: bz}}}
 	return resp, nil
+}
+
+// heKey maps "/he/..." paths to state keys.
+func heKey(parts []string) ([]byte, error) {
+	num := func(s string) (uint64, error) {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %q is not a number", ErrBadQuery, s)
+		}
+		return n, nil
+	}
+	switch {
+	case parts[0] == "epoch" && len(parts) == 2:
+		e, err := num(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		return hekeys.EpochKey(e), nil
+	case parts[0] == "keyshare" && len(parts) == 3:
+		e, err := num(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		d, err := num(parts[2])
+		if err != nil {
+			return nil, err
+		}
+		return hekeys.KeyShareKey(e, d), nil
+	case parts[0] == "request" && len(parts) == 2:
+		id, err := num(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		return hekeys.RequestKey(id), nil
+	case parts[0] == "ciphertext" && len(parts) == 2:
+		h, err := hex.DecodeString(parts[1])
+		if err != nil || len(h) != 32 {
+			return nil, fmt.Errorf("%w: ciphertext hash %q is not 64 hex digits", ErrBadQuery, parts[1])
+		}
+		return hekeys.CiphertextKey(h), nil
+	}
+	return nil, fmt.Errorf("%w: unknown path /he/%s; known paths: %s", ErrBadQuery, strings.Join(parts, "/"), strings.Join(QueryPaths, "; "))
 }

@@ -54,6 +54,10 @@ type Block struct {
 	Height  int64
 	Time    time.Time // from the header: the same on every validator
 	ChainID string
+	// Signers are the addresses of the validators whose votes for the
+	// previous block are in this block's last commit, ascending: who was
+	// live, as the block itself records it.
+	Signers [][]byte
 }
 
 // Context is what a handler receives for one tx.
@@ -77,6 +81,12 @@ func (c *Context) Emit(typ string, attrs ...Attr) {
 
 // Events returns the events emitted so far.
 func (c *Context) Events() []Event { return c.events }
+
+// NewBlockContext returns a Context for work the chain does by itself at
+// the end of a block (deadlines), with no signer.
+func NewBlockContext(b Block, store KVStore) *Context {
+	return &Context{Block: b, Store: store}
+}
 
 // Handler is one tx type's contract.
 type Handler struct {

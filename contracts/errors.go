@@ -17,4 +17,8 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrGenesis: the genesis app state is invalid.
 	ErrGenesis = errors.New("invalid genesis")
+	// ErrWrongState: the tx is well formed but not allowed in the current
+	// state (a key epoch not ready, a request no longer pending, a deadline
+	// passed).
+	ErrWrongState = errors.New("not allowed in the current state")
 )

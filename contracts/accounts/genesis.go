@@ -12,13 +12,18 @@ import (
 // validated; the writes happen in the slice order given, which is the
 // genesis file's order, so every node writes the same state.
 func InitGenesis(w contracts.KVStore, s *genesis.AppState) error {
-	if err := set(w, ParamsKey(), s.Params.Proto()); err != nil {
+	params := s.Params.Proto()
+	if s.HE != nil {
+		params.He = s.HE.Proto()
+	}
+	if err := set(w, ParamsKey(), params); err != nil {
 		return err
 	}
-	for _, h := range s.Hospitals {
+	for i, h := range s.Hospitals {
 		op := pb.AddressOf(h.OperatorPubKey)
 		if err := set(w, HospitalKey(h.ID), &pb.Hospital{
 			Id: h.ID, Name: h.Name, ValidatorPubkey: h.ValidatorPubKey, Power: h.Power, Operator: op,
+			MemberIndex: uint64(i + 1), SealPubkey: h.SealPubKey,
 		}); err != nil {
 			return err
 		}

@@ -1485,6 +1485,128 @@ func (x *PostKeySwitchShare) GetShare() []byte {
 	return nil
 }
 
+// CiphertextRecord is what state keeps of a SubmitCiphertext.
+type CiphertextRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          []byte                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Submitter     uint64                 `protobuf:"varint,3,opt,name=submitter,proto3" json:"submitter,omitempty"` // member_index
+	Label         string                 `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
+	Height        int64                  `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CiphertextRecord) Reset() {
+	*x = CiphertextRecord{}
+	mi := &file_medchain_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CiphertextRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CiphertextRecord) ProtoMessage() {}
+
+func (x *CiphertextRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CiphertextRecord.ProtoReflect.Descriptor instead.
+func (*CiphertextRecord) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CiphertextRecord) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *CiphertextRecord) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *CiphertextRecord) GetSubmitter() uint64 {
+	if x != nil {
+		return x.Submitter
+	}
+	return 0
+}
+
+func (x *CiphertextRecord) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *CiphertextRecord) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// DecryptionRequestList answers "/he/pending".
+type DecryptionRequestList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*DecryptionRequest   `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecryptionRequestList) Reset() {
+	*x = DecryptionRequestList{}
+	mi := &file_medchain_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecryptionRequestList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecryptionRequestList) ProtoMessage() {}
+
+func (x *DecryptionRequestList) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecryptionRequestList.ProtoReflect.Descriptor instead.
+func (*DecryptionRequestList) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DecryptionRequestList) GetRequests() []*DecryptionRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
 var File_medchain_proto protoreflect.FileDescriptor
 
 const file_medchain_proto_rawDesc = "" +
@@ -1597,7 +1719,15 @@ const file_medchain_proto_rawDesc = "" +
 	"\rSTATUS_FAILED\x10\x03\"D\n" +
 	"\x12PostKeySwitchShare\x12\x18\n" +
 	"\arequest\x18\x01 \x01(\x04R\arequest\x12\x14\n" +
-	"\x05share\x18\x02 \x01(\fR\x05share*y\n" +
+	"\x05share\x18\x02 \x01(\fR\x05share\"\x88\x01\n" +
+	"\x10CiphertextRecord\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hash\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1c\n" +
+	"\tsubmitter\x18\x03 \x01(\x04R\tsubmitter\x12\x14\n" +
+	"\x05label\x18\x04 \x01(\tR\x05label\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\x03R\x06height\"S\n" +
+	"\x15DecryptionRequestList\x12:\n" +
+	"\brequests\x18\x01 \x03(\v2\x1e.medchain.v1.DecryptionRequestR\brequests*y\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
@@ -1619,7 +1749,7 @@ func file_medchain_proto_rawDescGZIP() []byte {
 }
 
 var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_medchain_proto_goTypes = []any{
 	(Role)(0),                     // 0: medchain.v1.Role
 	(DecryptionRequest_Status)(0), // 1: medchain.v1.DecryptionRequest.Status
@@ -1642,6 +1772,8 @@ var file_medchain_proto_goTypes = []any{
 	(*RequestDecryption)(nil),     // 18: medchain.v1.RequestDecryption
 	(*DecryptionRequest)(nil),     // 19: medchain.v1.DecryptionRequest
 	(*PostKeySwitchShare)(nil),    // 20: medchain.v1.PostKeySwitchShare
+	(*CiphertextRecord)(nil),      // 21: medchain.v1.CiphertextRecord
+	(*DecryptionRequestList)(nil), // 22: medchain.v1.DecryptionRequestList
 }
 var file_medchain_proto_depIdxs = []int32{
 	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
@@ -1651,11 +1783,12 @@ var file_medchain_proto_depIdxs = []int32{
 	12, // 4: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
 	15, // 5: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
 	1,  // 6: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	19, // 7: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_medchain_proto_init() }
@@ -1669,7 +1802,7 @@ func file_medchain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,197 @@
+package hekeys
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts"
+	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/he"
+)
+
+// paramsCache memoises he.NewParams (≈20 ms) per parameter literal. The
+// result is a pure function of the literal, so caching cannot change state.
+var paramsCache = struct {
+	sync.Mutex
+	m map[string]*he.Params
+}{m: map[string]*he.Params{}}
+
+// Params returns the alliance's HE parameters from state, or ErrWrongState
+// if the alliance has none.
+func Params(r contracts.Reader) (*he.Params, *pb.HEParams, error) {
+	ap, err := accounts.GetParams(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	hp := ap.He
+	if hp == nil {
+		return nil, nil, fmt.Errorf("%w: this alliance has no HE parameters in genesis", contracts.ErrWrongState)
+	}
+	lit := he.ParamsLiteral{LogN: int(hp.LogN), Q: hp.Q, T: hp.T}
+	key := fmt.Sprint(lit.LogN, lit.Q, lit.T)
+	paramsCache.Lock()
+	defer paramsCache.Unlock()
+	if p, ok := paramsCache.m[key]; ok {
+		return p, hp, nil
+	}
+	p, err := he.NewParams(lit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("HE parameters in state: %w", err)
+	}
+	paramsCache.m[key] = p
+	return p, hp, nil
+}
+
+// putBlob stores b under its SHA-256 (once) and returns the hash.
+func putBlob(w contracts.KVStore, b []byte) ([]byte, error) {
+	h := sha256.Sum256(b)
+	existing, err := w.Get(BlobKey(h[:]))
+	if err != nil {
+		return nil, err
+	}
+	if existing == nil {
+		if err := w.Set(BlobKey(h[:]), b); err != nil {
+			return nil, err
+		}
+	}
+	return h[:], nil
+}
+
+// GetBlob returns the blob with the given hash, or ErrNotFound.
+func GetBlob(r contracts.Reader, hash []byte) ([]byte, error) {
+	b, err := r.Get(BlobKey(hash))
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, fmt.Errorf("%w: no blob %x", contracts.ErrNotFound, hash)
+	}
+	return b, nil
+}
+
+func get(r contracts.Reader, key []byte, m proto.Message) (bool, error) {
+	bz, err := r.Get(key)
+	if err != nil || bz == nil {
+		return false, err
+	}
+	if err := tx.Unmarshal(bz, m); err != nil {
+		return false, fmt.Errorf("state record %x: %w", key, err)
+	}
+	return true, nil
+}
+
+func set(w contracts.KVStore, key []byte, m proto.Message) error {
+	bz, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return w.Set(key, bz)
+}
+
+// GetEpoch returns key epoch e, or nil.
+func GetEpoch(r contracts.Reader, e uint64) (*pb.KeyEpoch, error) {
+	var ep pb.KeyEpoch
+	ok, err := get(r, EpochKey(e), &ep)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &ep, nil
+}
+
+// GetRequest returns decryption request id, or nil.
+func GetRequest(r contracts.Reader, id uint64) (*pb.DecryptionRequest, error) {
+	var req pb.DecryptionRequest
+	ok, err := get(r, RequestKey(id), &req)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+// PendingRequests lists the pending requests in id order.
+func PendingRequests(r contracts.Reader) ([]*pb.DecryptionRequest, error) {
+	start, end := PendingPrefix()
+	it, err := r.Iterator(start, end, true)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	for ; it.Valid(); it.Next() {
+		ids = append(ids, binary.BigEndian.Uint64(it.Value()))
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	out := make([]*pb.DecryptionRequest, 0, len(ids))
+	for _, id := range ids {
+		req, err := GetRequest(r, id)
+		if err != nil {
+			return nil, err
+		}
+		if req != nil {
+			out = append(out, req)
+		}
+	}
+	return out, nil
+}
+
+// memberOf returns the member index of the signer's hospital.
+func memberOf(ctx *contracts.Context) (uint64, *pb.Hospital, error) {
+	h, err := accounts.GetHospital(ctx.Store, ctx.Signer.Hospital)
+	if err != nil {
+		return 0, nil, err
+	}
+	if h == nil || h.MemberIndex == 0 {
+		return 0, nil, fmt.Errorf("%w: %s is not the operator of a member hospital", contracts.ErrUnauthorized, ctx.Signer.Address)
+	}
+	if h.Operator != ctx.Signer.Address {
+		return 0, nil, fmt.Errorf("%w: %s is not the operator of hospital %s", contracts.ErrUnauthorized, ctx.Signer.Address, h.Id)
+	}
+	return h.MemberIndex, h, nil
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func joinIdx(v []uint64) string {
+	s := ""
+	for i, x := range v {
+		if i > 0 {
+			s += ","
+		}
+		s += itoa(x)
+	}
+	return s
+}
+
+// InitGenesis opens key epoch 1 over every member hospital when the
+// alliance has HE parameters.
+func InitGenesis(w contracts.KVStore) error {
+	ap, err := accounts.GetParams(w)
+	if err != nil {
+		return err
+	}
+	if ap.He == nil {
+		return nil
+	}
+	hs, err := accounts.Hospitals(w)
+	if err != nil {
+		return err
+	}
+	var members []uint64
+	for _, h := range hs {
+		members = append(members, h.MemberIndex)
+	}
+	slices.Sort(members)
+	return set(w, EpochKey(1), &pb.KeyEpoch{Epoch: 1, Members: members, Threshold: ap.He.Threshold})
+}
