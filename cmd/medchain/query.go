@@ -81,7 +81,22 @@ func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }
 func (j jsonRaw) String() string               { return string(j) }
 
 func recordFor(path string) proto.Message {
-	switch strings.Split(strings.TrimPrefix(path, "/"), "/")[0] {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if parts[0] == "he" && len(parts) > 1 {
+		switch parts[1] {
+		case "epoch":
+			return &pb.KeyEpoch{}
+		case "keyshare":
+			return &pb.KeyShareRecord{}
+		case "ciphertext":
+			return &pb.CiphertextRecord{}
+		case "request":
+			return &pb.DecryptionRequest{}
+		case "pending":
+			return &pb.DecryptionRequestList{}
+		}
+	}
+	switch parts[0] {
 	case "account":
 		return &pb.Account{}
 	case "hospital":

@@ -25,7 +25,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("home", defaultHome(), "node home folder (env MEDCHAIN_HOME)")
 	root.AddCommand(newInitCmd(), newStartCmd(), newKeysCmd(), newTxCmd(), newQueryCmd(),
-		newStatusCmd(), newGenesisCmd(), newLocalnetCmd(), newDemoCmd(), newVersionCmd())
+		newStatusCmd(), newGenesisCmd(), newHECmd(), newResearchCmd(), newLocalnetCmd(), newDemoCmd(), newVersionCmd(), newSynthCmd())
 	return root
 }
 
