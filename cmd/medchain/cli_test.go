@@ -127,3 +127,22 @@ func TestKeysLifecycleWithAPassphrase(t *testing.T) {
 		}
 	})
 }
+
+func TestSynthIsDeterministicAndRefusesANonEmptyDir(t *testing.T) {
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	for _, dir := range []string{a, b} {
+		if out, code := run(t, "", "synth", "--hospitals", "2", "--patients", "50", "--seed", "9", "--out", dir); code != 0 {
+			t.Fatalf("synth: %s", out)
+		}
+	}
+	for _, f := range []string{"truth.json", "hospital0/patients.ndjson", "hospital1/observations.ndjson"} {
+		x, err1 := os.ReadFile(filepath.Join(a, f))
+		y, err2 := os.ReadFile(filepath.Join(b, f))
+		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+			t.Fatalf("%s differs between two runs with the same seed (%v %v)", f, err1, err2)
+		}
+	}
+	if out, code := run(t, "", "synth", "--hospitals", "2", "--patients", "50", "--seed", "9", "--out", a); code == 0 {
+		t.Fatalf("synth into a non-empty dir succeeded: %s", out)
+	}
+}

@@ -21,6 +21,12 @@
 //   - Research consent is the Patient extension ConsentExtensionURL with a
 //     valueBoolean; absent means no consent.
 //
-// Bundles may be of type collection, transaction, batch or searchset; their
-// envelope keys meta and link are ignored, everything else is checked.
+// Bundles may be of type collection, transaction, batch or searchset. Their
+// envelope may hold id, timestamp and total (checked) and meta and link
+// (ignored: no clinical content); an entry holds resource and optionally
+// fullUrl, request (method POST or PUT) and search.
+//
+// Errors are *Error values naming file, line, Bundle entry, resource and
+// field, wrapping one of the Err* causes; no input makes a reader panic
+// (fuzz_test.go). Limits bound file size, line size and resource count.
 package fhir
