@@ -3,8 +3,6 @@ package accounts
 import (
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts"
 	"github.com/medchain/medchain/contracts/pb"
@@ -75,21 +73,8 @@ func GetParams(r contracts.Reader) (*pb.Params, error) {
 	return &p, nil
 }
 
-func get(r contracts.Reader, key []byte, m proto.Message) (bool, error) {
-	bz, err := r.Get(key)
-	if err != nil || bz == nil {
-		return false, err
-	}
-	if err := tx.Unmarshal(bz, m); err != nil {
-		return false, fmt.Errorf("state record %x: %w", key, err)
-	}
-	return true, nil
-}
-
-func set(w contracts.KVStore, key []byte, m proto.Message) error {
-	bz, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return w.Set(key, bz)
-}
+// get and set are this contract's names for the shared record codec.
+var (
+	get = contracts.GetRecord
+	set = contracts.SetRecord
+)

@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts"
 	"github.com/medchain/medchain/contracts/accounts"
 	"github.com/medchain/medchain/contracts/pb"
@@ -75,25 +72,6 @@ func GetBlob(r contracts.Reader, hash []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no blob %x", contracts.ErrNotFound, hash)
 	}
 	return b, nil
-}
-
-func get(r contracts.Reader, key []byte, m proto.Message) (bool, error) {
-	bz, err := r.Get(key)
-	if err != nil || bz == nil {
-		return false, err
-	}
-	if err := tx.Unmarshal(bz, m); err != nil {
-		return false, fmt.Errorf("state record %x: %w", key, err)
-	}
-	return true, nil
-}
-
-func set(w contracts.KVStore, key []byte, m proto.Message) error {
-	bz, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return w.Set(key, bz)
 }
 
 // GetEpoch returns key epoch e, or nil.
@@ -195,3 +173,9 @@ func InitGenesis(w contracts.KVStore) error {
 	slices.Sort(members)
 	return set(w, EpochKey(1), &pb.KeyEpoch{Epoch: 1, Members: members, Threshold: ap.He.Threshold})
 }
+
+// get and set are this contract's names for the shared record codec.
+var (
+	get = contracts.GetRecord
+	set = contracts.SetRecord
+)
