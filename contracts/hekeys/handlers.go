@@ -126,6 +126,18 @@ func execKeyShare(ctx *contracts.Context, m *pb.PostKeyShare) error {
 	if err := p.ValidatePublicKeyShare(m.PublicKeyShare); err != nil {
 		return invalid("public_key_share: %v", err)
 	}
+	// AggregatePublicKey refuses byte-identical shares: accepting a replay
+	// of an earlier member's share would make the last post fail forever.
+	pkHash := sha256.Sum256(m.PublicKeyShare)
+	for _, d := range ep.Posted {
+		var r pb.KeyShareRecord
+		if _, err := get(ctx.Store, KeyShareKey(m.Epoch, d), &r); err != nil {
+			return err
+		}
+		if bytes.Equal(r.PublicKeyShareHash, pkHash[:]) {
+			return fmt.Errorf("%w: public_key_share is member %d's share for key epoch %d", contracts.ErrExists, d, m.Epoch)
+		}
+	}
 	var want []uint64
 	for _, x := range ep.Members {
 		if x != dealer {
