@@ -31,7 +31,7 @@ const (
 var fieldOrder = []string{FieldNationalID, FieldInsurance, FieldName, FieldPhone}
 
 // MinPepperBytes is the shortest alliance pepper Pseudonym accepts.
-const MinPepperBytes = 16
+const MinPepperBytes = 32 // as node/vault requires of the pepper file
 
 // IdentityOf extracts the identity fields of p, unnormalised:
 //   - NationalID, Insurance: the value of the identifier with system
