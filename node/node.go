@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -21,12 +23,15 @@ import (
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/rpc/client/local"
 
 	"github.com/medchain/medchain/abci"
 	"github.com/medchain/medchain/abci/store"
 	"github.com/medchain/medchain/genesis"
+	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/hework"
+	"github.com/medchain/medchain/node/keyring"
 )
-
 
 // Node is one running medchain validator: CometBFT in-process plus the app.
 type Node struct {
@@ -37,6 +42,9 @@ type Node struct {
 
 	mu  sync.Mutex
 	dbs []dbm.DB // every CometBFT database, closed on Stop
+
+	// stopWorker stops the HE worker, if one runs; Stop calls it first.
+	stopWorker func()
 }
 
 // StateDir is where the app's state store lives in a home.
@@ -153,6 +161,10 @@ func (n *Node) Start() error {
 // Stop shuts down in the order that loses nothing: CometBFT's services,
 // then the app connection, then CometBFT's databases, then the state store.
 func (n *Node) Stop() {
+	if n.stopWorker != nil {
+		n.stopWorker()
+		n.stopWorker = nil
+	}
 	if n.cmt != nil && n.cmt.IsRunning() {
 		if err := n.cmt.Stop(); err != nil {
 			n.logger.Error("stop node", "err", err)
@@ -174,15 +186,34 @@ func (n *Node) Stop() {
 	n.logger.Info("medchain node stopped")
 }
 
-// Run starts the node and stops it when ctx is done (SIGINT/SIGTERM in
-// `medchain start`).
-func Run(ctx context.Context, conf *Config, logger log.Logger) error {
+// RunOptions configure the hospital services Run starts next to the node.
+type RunOptions struct {
+	// KeyringBackend is the backend of the home's keyring
+	// (keyring.BackendFile if empty).
+	KeyringBackend string
+	// Passphrase unlocks the file backend's keys. Run asks it at most once,
+	// before the node starts, and only if the HE worker is to run.
+	Passphrase keyring.PassphraseFunc
+}
+
+// Run starts the node, and the HE worker if this home takes part in the
+// alliance's key (see prepareHEWorker), and stops both when ctx is done
+// (SIGINT/SIGTERM in `medchain start`).
+func Run(ctx context.Context, conf *Config, logger log.Logger, o RunOptions) error {
 	n, err := New(conf, logger)
 	if err != nil {
 		return err
 	}
+	hw, err := n.prepareHEWorker(o)
+	if err != nil {
+		n.Stop()
+		return err
+	}
 	if err := n.Start(); err != nil {
 		return err
+	}
+	if hw != nil {
+		n.startHEWorker(hw)
 	}
 	<-ctx.Done()
 	n.logger.Info("shutting down", "reason", context.Cause(ctx))
@@ -254,3 +285,94 @@ type storeLogger struct{ l log.Logger }
 
 func (s storeLogger) Info(msg string, kv ...any)  { s.l.Info(msg, kv...) }
 func (s storeLogger) Error(msg string, kv ...any) { s.l.Error(msg, kv...) }
+
+// heWorkerSetup is what the HE worker needs from the home, gathered before
+// the node starts so that a passphrase prompt does not mix with its logs.
+type heWorkerSetup struct {
+	chainID        string
+	params         *he.Params
+	secrets        *keyring.Keyring
+	operator, seal ed25519.PrivateKey
+}
+
+// prepareHEWorker decides whether this home runs the HE worker: only when
+// genesis has an "he" section and the keyring holds both the operator and
+// the seal key. It returns nil (and logs why) otherwise. A keyring that
+// holds the keys but cannot unlock them (wrong passphrase, other backend)
+// is an error: the member would silently miss its ceremony duties.
+func (n *Node) prepareHEWorker(o RunOptions) (*heWorkerSetup, error) {
+	if n.conf.BenchKVStore {
+		return nil, nil
+	}
+	doc, st, err := genesis.Load(n.conf.Comet.GenesisFile())
+	if err != nil {
+		return nil, err
+	}
+	if st.HE == nil {
+		n.logger.Info("HE worker off: the genesis has no he section")
+		return nil, nil
+	}
+	backend := o.KeyringBackend
+	if backend == "" {
+		backend = keyring.BackendFile
+	}
+	prompt := o.Passphrase
+	if prompt == nil {
+		prompt = func(bool) (string, error) { return "", errors.New("no keyring passphrase was given") }
+	}
+	dir := KeyringDir(n.conf.Home)
+	kr, err := keyring.Open(dir, backend, OncePassphrase(prompt))
+	if err != nil {
+		return nil, fmt.Errorf("HE worker: %w", err)
+	}
+	for _, name := range []string{OperatorKeyName, SealKeyName} {
+		if _, err := kr.Show(name); errors.Is(err, keyring.ErrKeyNotFound) {
+			n.logger.Info("HE worker off: no such key in the keyring", "key", name, "keyring", dir)
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("HE worker: %w", err)
+		}
+	}
+	hw := &heWorkerSetup{chainID: doc.ChainID, secrets: kr}
+	if hw.params, err = he.NewParams(st.HE.Params); err != nil {
+		return nil, fmt.Errorf("genesis he.params: %w", err)
+	}
+	if hw.operator, err = kr.Signer(OperatorKeyName); err != nil {
+		return nil, fmt.Errorf("HE worker: unlock the %q key: %w (give the keyring passphrase at the prompt or with --keyring-passphrase-file)", OperatorKeyName, err)
+	}
+	if hw.seal, err = kr.Signer(SealKeyName); err != nil {
+		return nil, fmt.Errorf("HE worker: unlock the %q key: %w", SealKeyName, err)
+	}
+	return hw, nil
+}
+
+// startHEWorker starts the HE worker on the running node: it reads state
+// and broadcasts through the in-process RPC client, and wakes up on every
+// new block. The node keeps running if the worker cannot start.
+func (n *Node) startHEWorker(hw *heWorkerSetup) {
+	const subscriber = "hework"
+	logger := n.logger.With("module", "hework")
+	lc := local.New(n.cmt)
+	ctx, cancel := context.WithCancel(context.Background())
+	wake, err := hework.WatchBlocks(ctx, lc, subscriber)
+	if err != nil {
+		logger.Error("HE worker: no block events; polling instead", "err", err)
+	}
+	w, err := hework.New(hework.Config{
+		ChainID: hw.chainID, Params: hw.params, Operator: hw.operator, Seal: hw.seal,
+		Secrets: hw.secrets, Chain: hework.RPCChain{C: lc}, Logger: logger, Wake: wake,
+	})
+	if err != nil {
+		cancel()
+		logger.Error("HE worker not started", "err", err)
+		return
+	}
+	w.Start()
+	n.stopWorker = func() {
+		w.Stop()
+		cancel()
+		if wake != nil {
+			_ = lc.UnsubscribeAll(context.Background(), subscriber)
+		}
+	}
+}

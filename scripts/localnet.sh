@@ -48,7 +48,7 @@ start_one() {
   check_index "$1"
   if running "$1"; then echo "validator $1 already running (pid $(cat "$(pidfile "$1")"))"; return; fi
   local home; home=$(field home "$1")
-  nohup "$bin" start --home "$home" >>"$home/node.log" 2>&1 &
+  nohup "$bin" start --home "$home" --keyring-backend test >>"$home/node.log" 2>&1 &
   echo $! >"$(pidfile "$1")"
   echo "started validator $1 (pid $!, rpc $(field rpc "$1"), log $home/node.log)"
 }

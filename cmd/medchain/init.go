@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/abci"
 	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/keyring"
 )
 
 func newInitCmd() *cobra.Command {
@@ -63,7 +65,11 @@ func newStartCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start --home H",
 		Short: "Run the validator: CometBFT in-process with the medchain app, until SIGINT/SIGTERM",
-		Args:  cobra.NoArgs,
+		Long: "Runs the validator, and the HE worker that takes part in the alliance's key ceremony and\n" +
+			"decryption requests when the genesis has an he section and the keyring holds the operator\n" +
+			"and seal keys. The worker needs the keyring passphrase: it is asked once on the terminal,\n" +
+			"or read from --keyring-passphrase-file (env MEDCHAIN_KEYRING_PASSPHRASE_FILE; mode 0600).",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conf, err := node.LoadConfig(homeOf(cmd), cmd.Flags())
 			if err != nil {
@@ -74,12 +80,19 @@ func newStartCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			backend, _ := cmd.Flags().GetString("keyring-backend")
+			passFile, _ := cmd.Flags().GetString("keyring-passphrase-file")
+			if passFile == "" {
+				passFile = os.Getenv(passphraseFileEnv)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return node.Run(ctx, conf, logger)
+			return node.Run(ctx, conf, logger, node.RunOptions{KeyringBackend: backend, Passphrase: startPassphrase(passFile)})
 		},
 	}
 	node.AddStartFlags(cmd.Flags())
+	addKeyringFlags(cmd)
+	cmd.Flags().String("keyring-passphrase-file", "", "file holding the keyring passphrase for the HE worker (mode 0600; env "+passphraseFileEnv+")")
 	cmd.Flags().Bool("bench-kvstore", false, "run CometBFT's kvstore example app instead of medchain (benchmark baseline only)")
 	_ = cmd.Flags().MarkHidden("bench-kvstore")
 	return cmd
@@ -94,4 +107,55 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "medchain %s (app protocol %d)\n", abci.Version, abci.AppVersion)
 		},
 	}
+}
+
+// passphraseFileEnv names the keyring passphrase file when the flag is not set.
+const passphraseFileEnv = "MEDCHAIN_KEYRING_PASSPHRASE_FILE"
+
+// startPassphrase is how `medchain start` gets the keyring passphrase:
+// from path if given, else from the terminal (or one line of standard
+// input). node.Run asks it once, and only if the HE worker runs.
+func startPassphrase(path string) keyring.PassphraseFunc {
+	if path != "" {
+		return func(bool) (string, error) { return readPassphraseFile(path) }
+	}
+	return func(bool) (string, error) {
+		p, err := promptPassphrase(false)
+		if err != nil {
+			return "", fmt.Errorf("%w (or give it with --keyring-passphrase-file)", err)
+		}
+		return p, nil
+	}
+}
+
+// readPassphraseFile reads a passphrase from a file readable by its owner
+// only, without its final line break.
+func readPassphraseFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("keyring passphrase file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("keyring passphrase file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("keyring passphrase file %s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("keyring passphrase file %s has mode %04o and is accessible to group or others; run: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, 4097))
+	if err != nil {
+		return "", fmt.Errorf("keyring passphrase file %s: %w", path, err)
+	}
+	if len(raw) > 4096 {
+		return "", fmt.Errorf("keyring passphrase file %s is larger than 4 KiB", path)
+	}
+	p := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+	if p == "" {
+		return "", fmt.Errorf("keyring passphrase file %s is empty", path)
+	}
+	return p, nil
 }

@@ -29,3 +29,13 @@ var (
 	// ErrInvalidAddress: ParseAddress rejected its input.
 	ErrInvalidAddress = errors.New("invalid address")
 )
+
+// Sentinel errors of sealed data (SealData, OpenData).
+var (
+	// ErrDataNotFound: no secret file with that name in the keyring.
+	ErrDataNotFound = errors.New("keyring: data not found")
+	// ErrDataExists: SealData would overwrite an existing secret.
+	ErrDataExists = errors.New("keyring: data with this name already exists")
+	// ErrInvalidDataFile: a secret file is malformed, or does not belong where it is.
+	ErrInvalidDataFile = errors.New("keyring: invalid data file")
+)

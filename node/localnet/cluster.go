@@ -11,11 +11,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/genesis"
+	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/keyring"
 )
 
 // Cluster runs the validators of a Manifest as OS processes of Bin
-// (`medchain start --home …`), logging to <home>/node.log.
+// (`medchain start --home … --keyring-backend test`: Generate makes test
+// keyrings, which the HE worker unlocks without a passphrase), logging to
+// <home>/node.log.
 type Cluster struct {
 	Bin      string
 	Manifest *Manifest
@@ -59,7 +66,8 @@ func (c *Cluster) StartEnv(i int, env ...string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.Bin, append([]string{"start", "--home", c.Manifest.Nodes[i].Home}, c.ExtraArgs...)...)
+	args := []string{"start", "--home", c.Manifest.Nodes[i].Home, "--keyring-backend", keyring.BackendTest}
+	cmd := exec.Command(c.Bin, append(args, c.ExtraArgs...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = sysProcAttr()
@@ -114,6 +122,24 @@ func (c *Cluster) signal(i int, sig syscall.Signal, wait time.Duration) error {
 
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (c *Cluster) Kill(i int) error { return c.signal(i, syscall.SIGKILL, 10*time.Second) }
+
+// Pause freezes node i with SIGSTOP: the process stays, but it neither
+// votes nor answers until Resume (SIGCONT) or Kill.
+func (c *Cluster) Pause(i int) error { return c.send(i, syscall.SIGSTOP) }
+
+// Resume lets a paused node i run again (SIGCONT).
+func (c *Cluster) Resume(i int) error { return c.send(i, syscall.SIGCONT) }
+
+// send delivers sig to node i without waiting for anything.
+func (c *Cluster) send(i int, sig syscall.Signal) error {
+	c.mu.Lock()
+	p, ok := c.procs[i]
+	c.mu.Unlock()
+	if !ok || !c.Running(i) {
+		return fmt.Errorf("node %d is not running", i)
+	}
+	return p.cmd.Process.Signal(sig)
+}
 
 // Stop sends SIGTERM (clean shutdown) to node i and waits up to 30 s.
 func (c *Cluster) Stop(i int) error { return c.signal(i, syscall.SIGTERM, 30*time.Second) }
@@ -197,6 +223,47 @@ func (c *Cluster) WaitHeight(ctx context.Context, i int, h int64) (int64, error)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// WaitKeyCeremony waits until every node has committed the end of the
+// alliance's key ceremony (key epoch 1 ready: every member's HE worker
+// posted its key share). It returns at once if the genesis has no HE
+// section. Call it before sending txs signed by the operator keys, which
+// the workers also sign with during the ceremony.
+func (c *Cluster) WaitKeyCeremony(ctx context.Context) error {
+	conf, err := node.LoadConfig(c.Manifest.Nodes[0].Home, nil)
+	if err != nil {
+		return err
+	}
+	_, st, err := genesis.Load(conf.Comet.GenesisFile())
+	if err != nil {
+		return err
+	}
+	if st.HE == nil {
+		return nil
+	}
+	for i := range c.Manifest.Nodes {
+		cl, err := c.Client(i)
+		if err != nil {
+			return err
+		}
+		for {
+			q, err := cl.Query(ctx, "/he/epoch/1", 0, false)
+			var ep pb.KeyEpoch
+			if err == nil && q.Value != nil && tx.Unmarshal(q.Value, &ep) == nil && ep.Ready {
+				break
+			}
+			if !c.Running(i) {
+				return fmt.Errorf("node %d exited; see %s", i, c.LogPath(i))
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("node %d: key epoch 1 not ready (posted %v of %v): %w", i, ep.Posted, ep.Members, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // AppHashes returns, for each given node, the app hash its own state store

@@ -64,6 +64,12 @@ func RunDemo(ctx context.Context, o DemoOptions) (err error) {
 		}
 	}
 	say("started %d validators, each its own process; the chain is committing blocks", len(m.Nodes))
+	// The hospitals' HE workers run the key ceremony with their operator
+	// keys; the story below uses the same keys, so it waits for them.
+	if err := c.WaitKeyCeremony(ctx); err != nil {
+		return err
+	}
+	say("the hospitals' workers completed the key ceremony: the alliance has its collective HE key")
 
 	ops := make([]ed25519.PrivateKey, len(m.Nodes))
 	for i, n := range m.Nodes {

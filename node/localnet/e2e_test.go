@@ -52,7 +52,15 @@ func medchainBinary(t *testing.T) string {
 // stops them when the test ends, dumping logs of a failed test.
 func startLocalnet(t *testing.T, ctx context.Context, n int) *Cluster {
 	t.Helper()
-	m, err := Generate(Options{Dir: filepath.Join(t.TempDir(), "net"), Validators: n, ChainID: "medchain-e2e"})
+	return startLocalnetWith(t, ctx, Options{Validators: n})
+}
+
+// startLocalnetWith is startLocalnet with more options (Dir and ChainID
+// are set here).
+func startLocalnetWith(t *testing.T, ctx context.Context, o Options) *Cluster {
+	t.Helper()
+	o.Dir, o.ChainID = filepath.Join(t.TempDir(), "net"), "medchain-e2e"
+	m, err := Generate(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +86,11 @@ func startLocalnet(t *testing.T, ctx context.Context, n int) *Cluster {
 		if _, err := c.WaitHeight(ctx, i, 2); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The HE workers sign their ceremony txs with the operator keys the
+	// tests also use: let them finish first.
+	if err := c.WaitKeyCeremony(ctx); err != nil {
+		t.Fatal(err)
 	}
 	return c
 }

@@ -208,9 +208,17 @@ func runApp(ctx context.Context, cfg *config, w *workload, app string, logf func
 		res.MeanTxSize = w.kvBytes / max(1, w.total())
 	}
 	if app == appMedchain {
+		// The HE workers sign with the operator keys too: let the key
+		// ceremony (≈3 MB of txs) finish before setup and timing start.
+		wctx, wcancel := context.WithTimeout(ctx, cfg.setupTimeout)
+		err := cl.WaitKeyCeremony(wctx)
+		wcancel()
+		if err != nil {
+			return nil, fmt.Errorf("key ceremony: %w", err)
+		}
 		sctx, cancel := context.WithTimeout(ctx, cfg.setupTimeout)
 		t0 := time.Now()
-		err := setupMedchain(sctx, m, w)
+		err = setupMedchain(sctx, m, w)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("setup (register %d accounts): %w", len(w.keys), err)

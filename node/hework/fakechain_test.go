@@ -1,0 +1,407 @@
+package hework
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts/hekeys"
+	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/he"
+)
+
+// fakeChain simulates one node of a medchain alliance as the hekeys
+// contract specifies it: the queries the worker reads, a mempool with
+// CheckTx's nonce rules, and blocks that run the ceremony and decryption
+// request rules. Tests commit blocks explicitly.
+type fakeChain struct {
+	mu      sync.Mutex
+	t       testing.TB
+	p       *he.Params
+	chainID string
+	height  int64
+
+	hospitals []*pb.Hospital
+	accounts  map[string]*pb.Account
+	epoch     *pb.KeyEpoch
+	keyShares map[uint64]*pb.KeyShareRecord
+	pkShares  map[uint64][]byte
+	blobs     map[string][]byte
+	requests  map[uint64]*pb.DecryptionRequest
+	ksShares  map[uint64]map[uint64][]byte
+	nextReq   uint64
+	deadline  int64
+
+	mempool    [][]byte
+	checkNonce map[string]uint64
+	results    map[string]TxResult
+	sent       []sentTx // every tx CheckTx accepted, in order
+
+	failBroadcasts int    // fail this many next broadcasts with an error
+	panicOn        string // a query path that panics (a bug under test)
+}
+
+// sentTx is a tx that entered the mempool.
+type sentTx struct {
+	signer  string
+	nonce   uint64
+	typ     string
+	payload []byte
+}
+
+func newFakeChain(t testing.TB, p *he.Params, threshold uint32, deadline int64) *fakeChain {
+	return &fakeChain{
+		t: t, p: p, chainID: "medchain-test", height: 1, deadline: deadline,
+		accounts: map[string]*pb.Account{}, keyShares: map[uint64]*pb.KeyShareRecord{}, pkShares: map[uint64][]byte{},
+		blobs: map[string][]byte{}, requests: map[uint64]*pb.DecryptionRequest{}, ksShares: map[uint64]map[uint64][]byte{},
+		nextReq: 1, checkNonce: map[string]uint64{}, results: map[string]TxResult{},
+		epoch: &pb.KeyEpoch{Epoch: 1, Threshold: threshold},
+	}
+}
+
+// addHospital registers a member with its operator key and seal public key.
+func (c *fakeChain) addHospital(op ed25519.PublicKey, sealPub []byte) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	idx := uint64(len(c.hospitals) + 1)
+	addr := pb.AddressOf(op)
+	c.hospitals = append(c.hospitals, &pb.Hospital{Id: fmt.Sprintf("h%d", idx), Operator: addr, MemberIndex: idx, SealPubkey: sealPub})
+	c.accounts[addr] = &pb.Account{Address: addr, Pubkey: op, Role: pb.Role_ROLE_OPERATOR}
+	c.epoch.Members = append(c.epoch.Members, idx)
+	return idx
+}
+
+func (c *fakeChain) putBlob(b []byte) []byte {
+	h := blobHash(b)
+	c.blobs[hex.EncodeToString(h)] = slices.Clone(b)
+	return h
+}
+
+func marshal(t testing.TB, m proto.Message) []byte {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (c *fakeChain) Query(_ context.Context, path string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if path == c.panicOn {
+		panic("fake chain: bug under test")
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	num := func(s string) uint64 { n, _ := strconv.ParseUint(s, 10, 64); return n }
+	switch {
+	case path == hospitalsPath:
+		return marshal(c.t, &pb.HospitalList{Hospitals: c.hospitals}), nil
+	case parts[0] == "account" && len(parts) == 2:
+		if a := c.accounts[parts[1]]; a != nil {
+			return marshal(c.t, a), nil
+		}
+		return nil, nil
+	case path == "/he/epoch/1":
+		return marshal(c.t, c.epoch), nil
+	case parts[0] == "he" && parts[1] == "epoch":
+		return nil, nil
+	case parts[0] == "he" && parts[1] == "keyshare" && len(parts) == 4:
+		if r := c.keyShares[num(parts[3])]; r != nil && parts[2] == "1" {
+			return marshal(c.t, r), nil
+		}
+		return nil, nil
+	case parts[0] == "blob" && len(parts) == 2:
+		return slices.Clone(c.blobs[parts[1]]), nil
+	case parts[0] == "he" && parts[1] == "request" && len(parts) == 3:
+		if r := c.requests[num(parts[2])]; r != nil {
+			return marshal(c.t, r), nil
+		}
+		return nil, nil
+	case path == pendingPath:
+		var out pb.DecryptionRequestList
+		ids := make([]uint64, 0, len(c.requests))
+		for id := range c.requests {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if r := c.requests[id]; r.Status == pb.DecryptionRequest_STATUS_PENDING {
+				out.Requests = append(out.Requests, r)
+			}
+		}
+		if len(out.Requests) == 0 {
+			return nil, nil
+		}
+		return marshal(c.t, &out), nil
+	}
+	return nil, fmt.Errorf("fake chain: unknown path %q", path)
+}
+
+func (c *fakeChain) Broadcast(_ context.Context, raw []byte) (Broadcast, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failBroadcasts > 0 {
+		c.failBroadcasts--
+		return Broadcast{}, errors.New("fake chain: connection lost")
+	}
+	hash := tx.Hash(raw)
+	if _, ok := c.results[string(hash)]; ok {
+		return Broadcast{Hash: hash, InCache: true}, nil
+	}
+	for _, m := range c.mempool {
+		if bytes.Equal(m, raw) {
+			return Broadcast{Hash: hash, InCache: true}, nil
+		}
+	}
+	d, acc, err := c.authenticate(raw, c.checkNonce)
+	if err != nil {
+		return Broadcast{Code: codeOf(err), Log: err.Error(), Hash: hash}, nil
+	}
+	c.checkNonce[acc.Address] = d.Body.Nonce + 1
+	c.mempool = append(c.mempool, raw)
+	c.sent = append(c.sent, sentTx{signer: acc.Address, nonce: d.Body.Nonce, typ: d.Body.Type, payload: d.Body.Payload})
+	return Broadcast{Hash: hash}, nil
+}
+
+type codeErr struct {
+	code uint32
+	msg  string
+}
+
+func (e codeErr) Error() string { return e.msg }
+
+func codeOf(err error) uint32 {
+	var ce codeErr
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	return 9
+}
+
+func (c *fakeChain) authenticate(raw []byte, overlay map[string]uint64) (*tx.Decoded, *pb.Account, error) {
+	d, err := tx.Decode(raw, tx.AbsoluteMaxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	acc := c.accounts[d.Body.Signer]
+	if acc == nil || d.Body.ChainId != c.chainID {
+		return nil, nil, errors.New("unknown signer or chain")
+	}
+	if err := d.Verify(acc.Pubkey); err != nil {
+		return nil, nil, err
+	}
+	want := acc.Sequence
+	if n, ok := overlay[acc.Address]; ok && n > want {
+		want = n
+	}
+	switch {
+	case d.Body.Nonce < want:
+		return nil, nil, codeErr{codeNonceReplayed, fmt.Sprintf("nonce_replayed: %d < %d", d.Body.Nonce, want)}
+	case d.Body.Nonce > want:
+		return nil, nil, codeErr{codeNonceSkipped, fmt.Sprintf("nonce_skipped: %d > %d", d.Body.Nonce, want)}
+	}
+	return d, acc, nil
+}
+
+func (c *fakeChain) TxResult(_ context.Context, hash []byte) (TxResult, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.results[string(hash)]
+	return r, ok, nil
+}
+
+func (c *fakeChain) Height(context.Context) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.height, nil
+}
+
+// dropMempool loses every pending tx, as a crashed node does.
+func (c *fakeChain) dropMempool() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mempool = nil
+	clear(c.checkNonce)
+}
+
+// commit runs a block of every pending tx, then fails requests past their
+// deadline.
+func (c *fakeChain) commit() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.height++
+	for _, raw := range c.mempool {
+		res := TxResult{Height: c.height}
+		d, acc, err := c.authenticate(raw, nil)
+		if err == nil {
+			acc.Sequence = d.Body.Nonce + 1
+			err = c.exec(acc, d.Body.Type, d.Body.Payload)
+		}
+		if err != nil {
+			res.Code, res.Log = codeOf(err), err.Error()
+		}
+		c.results[string(tx.Hash(raw))] = res
+	}
+	c.mempool = nil
+	clear(c.checkNonce)
+	for _, r := range c.requests {
+		if r.Status == pb.DecryptionRequest_STATUS_PENDING && c.height > r.DeadlineHeight {
+			r.Status, r.Reason = pb.DecryptionRequest_STATUS_FAILED, "deadline passed"
+		}
+	}
+}
+
+func (c *fakeChain) member(addr string) uint64 {
+	for _, h := range c.hospitals {
+		if h.Operator == addr {
+			return h.MemberIndex
+		}
+	}
+	return 0
+}
+
+func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
+	me := c.member(acc.Address)
+	if me == 0 {
+		return codeErr{10, "unauthorized"}
+	}
+	switch typ {
+	case hekeys.TypeKeyShare:
+		var m pb.PostKeyShare
+		if err := tx.Unmarshal(payload, &m); err != nil {
+			return err
+		}
+		if m.Epoch != 1 || c.epoch.Ready {
+			return errors.New("wrong epoch")
+		}
+		if c.keyShares[me] != nil {
+			return codeErr{codeExists, "already_exists"}
+		}
+		if err := c.p.ValidatePublicKeyShare(m.PublicKeyShare); err != nil {
+			return err
+		}
+		rec := &pb.KeyShareRecord{Epoch: 1, Dealer: me, PublicKeyShareHash: c.putBlob(m.PublicKeyShare), Height: c.height}
+		var want []uint64
+		for _, x := range c.epoch.Members {
+			if x != me {
+				want = append(want, x)
+			}
+		}
+		if len(m.Shares) != len(want) {
+			return fmt.Errorf("%d sealed shares, want %d", len(m.Shares), len(want))
+		}
+		for i, s := range m.Shares {
+			if s.Recipient != want[i] {
+				return fmt.Errorf("share %d for %d, want %d", i, s.Recipient, want[i])
+			}
+			rec.Shares = append(rec.Shares, &pb.SealedShareRef{Recipient: s.Recipient, Hash: c.putBlob(s.Sealed)})
+		}
+		c.keyShares[me] = rec
+		c.pkShares[me] = m.PublicKeyShare
+		c.epoch.Posted = append(c.epoch.Posted, me)
+		slices.Sort(c.epoch.Posted)
+		if len(c.epoch.Posted) == len(c.epoch.Members) {
+			var shares [][]byte
+			for _, x := range c.epoch.Members {
+				shares = append(shares, c.pkShares[x])
+			}
+			pk, err := c.p.AggregatePublicKey(he.CRPSeed(c.chainID, 1), shares)
+			if err != nil {
+				return err
+			}
+			c.epoch.Ready, c.epoch.PublicKeyHash, c.epoch.ReadyHeight = true, c.putBlob(pk), c.height
+		}
+		return nil
+	case hekeys.TypeKSShare:
+		var m pb.PostKeySwitchShare
+		if err := tx.Unmarshal(payload, &m); err != nil {
+			return err
+		}
+		r := c.requests[m.Request]
+		if r == nil {
+			return codeErr{11, "not_found"}
+		}
+		if r.Status != pb.DecryptionRequest_STATUS_PENDING || c.height > r.DeadlineHeight {
+			return errors.New("request is over")
+		}
+		if !slices.Contains(r.ActiveSet, me) {
+			return codeErr{10, "not in the active set"}
+		}
+		if slices.Contains(r.Posted, me) {
+			return codeErr{codeExists, "already_exists"}
+		}
+		if err := c.p.ValidateKeySwitchShare(m.Share); err != nil {
+			return err
+		}
+		c.ksShares[r.Id][me] = m.Share
+		r.Posted = append(r.Posted, me)
+		slices.Sort(r.Posted)
+		if len(r.Posted) == len(r.ActiveSet) {
+			var shares [][]byte
+			for _, x := range r.ActiveSet {
+				shares = append(shares, c.ksShares[r.Id][x])
+			}
+			agg := c.blobs[hex.EncodeToString(r.AggregateHash)]
+			out, err := c.p.KeySwitch(agg, shares)
+			if err != nil {
+				return err
+			}
+			r.Status, r.ResultHash = pb.DecryptionRequest_STATUS_DONE, c.putBlob(out)
+		}
+		return nil
+	}
+	return codeErr{8, "unknown tx type " + typ}
+}
+
+// request opens a decryption request of the sum of cts for researcher key
+// pub, with the given active set.
+func (c *fakeChain) request(pub []byte, active []uint64, cts ...[]byte) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	agg, err := c.p.Add(cts...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	id := c.nextReq
+	c.nextReq++
+	c.requests[id] = &pb.DecryptionRequest{
+		Id: id, Epoch: 1, AggregateHash: c.putBlob(agg), TargetKeyHash: c.putBlob(pub),
+		ActiveSet: active, DeadlineHeight: c.height + c.deadline, Status: pb.DecryptionRequest_STATUS_PENDING, Height: c.height,
+	}
+	c.ksShares[id] = map[uint64][]byte{}
+	return id
+}
+
+// sentOf returns the payloads of type typ that signer sent, in order.
+func (c *fakeChain) sentOf(signer, typ string) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out [][]byte
+	for _, s := range c.sent {
+		if s.signer == signer && s.typ == typ {
+			out = append(out, s.payload)
+		}
+	}
+	return out
+}
+
+// publicKey returns the collective public key once the epoch is ready.
+func (c *fakeChain) publicKey() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.epoch.Ready {
+		return nil
+	}
+	return c.blobs[hex.EncodeToString(c.epoch.PublicKeyHash)]
+}
