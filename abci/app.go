@@ -197,6 +197,9 @@ func (a *App) authenticate(r contracts.Reader, raw []byte, overlay map[string]ui
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := p.CheckForm(r); err != nil {
+		return nil, nil, nil, err
+	}
 	return d, acc, p, nil
 }
 

@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -98,6 +99,13 @@ type Handler struct {
 	New func() proto.Message
 	// Validate checks the payload without state (run in CheckTx too).
 	Validate func(msg proto.Message) error
+	// Check, if set, validates the payload's form against parameters in
+	// state (e.g. HE blobs byte by byte). It runs wherever the tx is
+	// authenticated — CheckTx, PrepareProposal and FinalizeBlock — so a
+	// malformed payload is refused before it reaches a block and, if a
+	// proposer includes it anyway, changes nothing. It must not decide on
+	// anything but form.
+	Check func(r Reader, msg proto.Message) error
 	// Exec applies the tx. It must be deterministic.
 	Exec func(ctx *Context, msg proto.Message) error
 }
@@ -156,6 +164,20 @@ func (r *Router) Prepare(txType string, payload []byte) (*Prepared, error) {
 		}
 	}
 	return &Prepared{Handler: h, Msg: msg}, nil
+}
+
+// CheckForm runs the handler's state-dependent form check, if it has one.
+func (p *Prepared) CheckForm(r Reader) error {
+	if p.Handler.Check == nil {
+		return nil
+	}
+	if err := p.Handler.Check(r, p.Msg); err != nil {
+		if errors.Is(err, ErrInvalidPayload) || errors.Is(err, ErrWrongState) {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %w", ErrInvalidPayload, p.Handler.Type, err)
+	}
+	return nil
 }
 
 // Authorize reports whether role may send the prepared tx.

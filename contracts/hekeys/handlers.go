@@ -45,7 +45,8 @@ func Handlers() []contracts.Handler {
 	return []contracts.Handler{
 		{
 			Type: TypeKeyShare, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
-			New: func() proto.Message { return &pb.PostKeyShare{} },
+			New:   func() proto.Message { return &pb.PostKeyShare{} },
+			Check: checkForm,
 			Validate: func(m proto.Message) error {
 				if m.(*pb.PostKeyShare).Epoch == 0 {
 					return errors.New("epoch must be at least 1")
@@ -56,7 +57,8 @@ func Handlers() []contracts.Handler {
 		},
 		{
 			Type: TypeSubmit, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
-			New: func() proto.Message { return &pb.SubmitCiphertext{} },
+			New:   func() proto.Message { return &pb.SubmitCiphertext{} },
+			Check: checkForm,
 			Validate: func(m proto.Message) error {
 				if len(m.(*pb.SubmitCiphertext).Label) > maxLabelBytes {
 					return fmt.Errorf("label longer than %d bytes", maxLabelBytes)
@@ -67,7 +69,8 @@ func Handlers() []contracts.Handler {
 		},
 		{
 			Type: TypeRequest, Roles: []pb.Role{pb.Role_ROLE_RESEARCHER},
-			New: func() proto.Message { return &pb.RequestDecryption{} },
+			New:   func() proto.Message { return &pb.RequestDecryption{} },
+			Check: checkForm,
 			Validate: func(m proto.Message) error {
 				r := m.(*pb.RequestDecryption)
 				if n := len(r.CiphertextHashes); n == 0 || n > maxRequestInputs {
@@ -88,7 +91,8 @@ func Handlers() []contracts.Handler {
 		},
 		{
 			Type: TypeKSShare, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
-			New: func() proto.Message { return &pb.PostKeySwitchShare{} },
+			New:   func() proto.Message { return &pb.PostKeySwitchShare{} },
+			Check: checkForm,
 			Exec: func(ctx *contracts.Context, m proto.Message) error {
 				return execKSShare(ctx, m.(*pb.PostKeySwitchShare))
 			},
