@@ -20,6 +20,7 @@ import (
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/contracts/records"
 	"github.com/medchain/medchain/genesis"
 )
 
@@ -64,7 +65,7 @@ func New(chainID string, st *store.Store, logger log.Logger) *App {
 	return &App{
 		chainID: chainID,
 		store:   st,
-		router:  contracts.NewRouter(slices.Concat(accounts.Handlers(), memo.Handlers(), hekeys.Handlers())...),
+		router:  contracts.NewRouter(slices.Concat(accounts.Handlers(), memo.Handlers(), hekeys.Handlers(), records.Handlers())...),
 		logger:  logger.With("module", "app"),
 
 		checkNonces:   map[string]uint64{},

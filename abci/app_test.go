@@ -272,7 +272,7 @@ func TestRejections(t *testing.T) {
 		{
 			name: "a type no contract handles is unknown_tx_type",
 			tx: func(t *testing.T, f *rejectionFixture) []byte {
-				return signedTx(t, f.op1, 1, "grant.create", memoPost("x"))
+				return signedTx(t, f.op1, 1, "nothing.handles_this", memoPost("x"))
 			},
 			check: "unknown_tx_type", block: "unknown_tx_type",
 		},

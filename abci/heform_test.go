@@ -3,16 +3,19 @@ package abci
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"testing"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
 )
 
 // TestMalformedHEBlobsAreRefusedInCheckTx: a blob that fails its byte-by-
-// byte validation never enters the mempool, and a proposer that includes it
+// byte validation, or a key commitment that is not a SHA-256, never enters
+// the mempool, and a proposer that includes it
 // anyway changes nothing (not even the nonce).
 func TestMalformedHEBlobsAreRefusedInCheckTx(t *testing.T) {
 	a := newHEAlliance(t)
@@ -22,14 +25,18 @@ func TestMalformedHEBlobsAreRefusedInCheckTx(t *testing.T) {
 	flipped := &pb.PostKeyShare{Epoch: 1, PublicKeyShare: append([]byte{good.PublicKeyShare[0] ^ 1}, good.PublicKeyShare[1:]...), Shares: good.Shares}
 	shortSeal := &pb.PostKeyShare{Epoch: 1, PublicKeyShare: good.PublicKeyShare,
 		Shares: append([]*pb.SealedShare{{Recipient: 2, Sealed: []byte("short")}}, good.Shares[1:]...)}
+	commitment := sha256.Sum256(good.PublicKeyShare)
 	cases := []struct {
 		name string
 		typ  string
-		msg  *pb.PostKeyShare
+		msg  proto.Message
 	}{
 		{"a truncated public-key share", hekeys.TypeKeyShare, truncated},
 		{"a public-key share with a flipped header byte", hekeys.TypeKeyShare, flipped},
 		{"a sealed share of the wrong size", hekeys.TypeKeyShare, shortSeal},
+		{"a commitment of 31 bytes", hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: commitment[:31]}},
+		{"a commitment of 33 bytes", hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: append(commitment[:], 0)}},
+		{"an empty commitment", hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" is refused in CheckTx and changes nothing in a block", func(t *testing.T) {
@@ -51,6 +58,12 @@ func TestMalformedHEBlobsAreRefusedInCheckTx(t *testing.T) {
 	}
 	t.Run("the well-formed share passes CheckTx", func(t *testing.T) {
 		if res := checkTx(t, a.newApp(t), signedTx(t, op, 0, hekeys.TypeKeyShare, good), abcitypes.CheckTxType_New); res.Code != 0 {
+			t.Fatalf("code %d: %s", res.Code, res.Log)
+		}
+	})
+	t.Run("the well-formed commitment passes CheckTx", func(t *testing.T) {
+		msg := &pb.CommitKeyShare{Epoch: 1, Commitment: commitment[:]}
+		if res := checkTx(t, a.newApp(t), signedTx(t, op, 0, hekeys.TypeKeyCommit, msg), abcitypes.CheckTxType_New); res.Code != 0 {
 			t.Fatalf("code %d: %s", res.Code, res.Log)
 		}
 	})

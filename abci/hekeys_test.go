@@ -272,7 +272,8 @@ func (w *twinApps) pending() []*pb.DecryptionRequest {
 }
 
 // TestHEDeterminism: two fresh nodes fed the same genesis (with an HE
-// section and seal keys) and the same blocks — the whole key ceremony,
+// section and seal keys) and the same blocks — the whole key ceremony
+// (commitments, then shares),
 // submissions, two decryption requests, one done and one failed at its
 // deadline — reach byte-identical app hashes and FinalizeBlock answers at
 // every height, and answer the /he and /blob queries alike.
@@ -300,31 +301,67 @@ func TestHEDeterminism(t *testing.T) {
 		return &pb.RequestDecryption{CiphertextHashes: hs, ResearcherKey: a.researcherPub}
 	}
 
-	// Block 1: members 1 and 2 post; a submission before the key is refused.
+	commitment := func(i uint64) *pb.CommitKeyShare {
+		return &pb.CommitKeyShare{Epoch: 1, Commitment: hash(a.members[i-1].post.PublicKeyShare)}
+	}
+
+	// Block 1: members 1 and 2 commit; a submission before the key, a
+	// share before every member committed and a second commitment are
+	// refused.
 	w.tx(op(1), accounts.TypeRegister, &pb.RegisterAccount{Pubkey: a.doctor.pub(), Role: pb.Role_ROLE_DOCTOR, Label: "doctor"}, "ok")
 	w.tx(op(1), hekeys.TypeSubmit, submit(ctA), "wrong_state")
+	w.tx(op(1), hekeys.TypeKeyCommit, commitment(1), "ok")
+	w.tx(op(2), hekeys.TypeKeyCommit, commitment(2), "ok")
+	w.tx(op(1), hekeys.TypeKeyShare, a.members[0].post, "wrong_state")
+	w.tx(op(1), hekeys.TypeKeyCommit, commitment(1), "already_exists")
+	b1 := w.run(abcitypes.CommitInfo{})
+	if got, _ := attr(b1.TxResults[3].Events, hekeys.EventKeyCommitted, "dealer"); got != "2" {
+		t.Fatalf("member 2's commitment: events %v", b1.TxResults[3].Events)
+	}
+
+	// Block 2: a doctor may not commit; members 3 and 4 commit, then members
+	// 1 and 2 post; a share that is not the one committed to is refused.
+	w.tx(a.doctor, hekeys.TypeKeyCommit, commitment(3), "unauthorized")
+	w.tx(op(3), hekeys.TypeKeyCommit, commitment(3), "ok")
+	w.tx(op(4), hekeys.TypeKeyCommit, commitment(4), "ok")
 	w.tx(op(1), hekeys.TypeKeyShare, a.members[0].post, "ok")
 	w.tx(op(2), hekeys.TypeKeyShare, a.members[1].post, "ok")
-	w.run(abcitypes.CommitInfo{})
-
-	// Block 2: a doctor and a second share are refused; member 4 completes the key.
-	w.tx(a.doctor, hekeys.TypeKeyShare, a.members[2].post, "unauthorized")
-	w.tx(op(3), hekeys.TypeKeyShare, a.members[2].post, "ok")
-	w.tx(op(3), hekeys.TypeKeyShare, a.members[2].post, "already_exists")
-	w.tx(op(4), hekeys.TypeKeyShare, a.members[3].post, "ok")
-	b2 := w.run(all)
-	if got, _ := attr(b2.TxResults[3].Events, hekeys.EventKeyReady, "epoch"); got != "1" {
-		t.Fatalf("member 4's share did not make epoch 1 ready: events %v", b2.TxResults[3].Events)
-	}
+	rogue := proto.Clone(a.members[2].post).(*pb.PostKeyShare)
+	rogue.PublicKeyShare = a.members[3].post.PublicKeyShare
+	w.tx(op(3), hekeys.TypeKeyShare, rogue, "invalid_payload")
+	w.run(all)
 	var ep pb.KeyEpoch
 	if err := tx.Unmarshal(w.query("/he/epoch/1", false).Value, &ep); err != nil {
 		t.Fatal(err)
 	}
-	if !ep.Ready || ep.ReadyHeight != 2 || !bytes.Equal(w.blob(ep.PublicKeyHash), a.collectiveKey) {
-		t.Fatalf("epoch 1 = %v; want ready at 2 with the collective key", &ep)
+	if !slices.Equal(ep.Committed, []uint64{1, 2, 3, 4}) || !slices.Equal(ep.Posted, []uint64{1, 2}) || ep.Ready {
+		t.Fatalf("epoch 1 = %v; want every member committed, 1 and 2 posted", &ep)
+	}
+	for i := uint64(1); i <= 4; i++ {
+		if got := w.query(fmt.Sprintf("/he/commit/1/%d", i), false).Value; !bytes.Equal(got, commitment(i).Commitment) {
+			t.Fatalf("/he/commit/1/%d = %x, want member %d's commitment", i, got, i)
+		}
 	}
 
-	// Block 3, with member 3's validator absent from the last commit:
+	// Block 3: a doctor and a second share are refused; member 4 completes
+	// the key; a commitment after that is refused.
+	w.tx(a.doctor, hekeys.TypeKeyShare, a.members[2].post, "unauthorized")
+	w.tx(op(3), hekeys.TypeKeyShare, a.members[2].post, "ok")
+	w.tx(op(3), hekeys.TypeKeyShare, a.members[2].post, "already_exists")
+	w.tx(op(4), hekeys.TypeKeyShare, a.members[3].post, "ok")
+	w.tx(op(4), hekeys.TypeKeyCommit, commitment(4), "wrong_state")
+	b3 := w.run(all)
+	if got, _ := attr(b3.TxResults[3].Events, hekeys.EventKeyReady, "epoch"); got != "1" {
+		t.Fatalf("member 4's share did not make epoch 1 ready: events %v", b3.TxResults[3].Events)
+	}
+	if err := tx.Unmarshal(w.query("/he/epoch/1", false).Value, &ep); err != nil {
+		t.Fatal(err)
+	}
+	if !ep.Ready || ep.ReadyHeight != 3 || !bytes.Equal(w.blob(ep.PublicKeyHash), a.collectiveKey) {
+		t.Fatalf("epoch 1 = %v; want ready at 3 with the collective key", &ep)
+	}
+
+	// Block 4, with member 3's validator absent from the last commit:
 	// submissions and two requests, whose active sets leave member 3 out.
 	w.tx(op(1), hekeys.TypeSubmit, submit(ctA), "ok")
 	w.tx(op(2), hekeys.TypeSubmit, submit(ctB), "ok")
@@ -345,7 +382,7 @@ func TestHEDeterminism(t *testing.T) {
 		t.Fatalf("/he/pending = %v, want requests 1 and 2", p)
 	}
 
-	// Block 4: request 1 gets its three shares; request 2 only two.
+	// Block 5: request 1 gets its three shares; request 2 only two.
 	share := func(i uint64, r *pb.DecryptionRequest) *pb.PostKeySwitchShare {
 		s, err := a.p.GenKeySwitchShare(a.members[i-1].ts, r.ActiveSet, w.blob(r.AggregateHash), w.blob(r.TargetKeyHash))
 		if err != nil {

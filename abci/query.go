@@ -15,6 +15,7 @@ import (
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/contracts/records"
 )
 
 // ProofOpType names the single proof op medchain returns: an ICS23
@@ -31,12 +32,15 @@ var QueryPaths = []string{
 	"/key/<hex>                any raw state key",
 	"/apphash                  the app hash this node computed for --height (raw bytes, no proof)",
 	"/he/epoch/<n>             a collective-key epoch (pb.KeyEpoch)",
+	"/he/commit/<epoch>/<m>    member m's key-share commitment (raw 32 bytes)",
 	"/he/keyshare/<epoch>/<m>  member m's key-ceremony record (pb.KeyShareRecord)",
 	"/he/ciphertext/<hex>      a submitted ciphertext's record (pb.CiphertextRecord)",
 	"/he/request/<id>          a decryption request (pb.DecryptionRequest)",
 	"/he/pending               every pending decryption request (pb.DecryptionRequestList, no proof)",
 	"/blob/<hex sha256>        a content-addressed blob (raw bytes)",
 }
+
+func init() { QueryPaths = append(QueryPaths, records.QueryPaths...) }
 
 // KeyForPath returns the state key a single-record path reads.
 func KeyForPath(path string) ([]byte, error) {
@@ -67,6 +71,12 @@ func KeyForPath(path string) ([]byte, error) {
 		return memo.Key(a, n), nil
 	case parts[0] == "he" && len(parts) >= 2:
 		return heKey(parts[1:])
+	case parts[0] == "records" && len(parts) >= 2:
+		k, err := records.QueryKey(parts[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+		}
+		return k, nil
 	case parts[0] == "blob" && len(parts) == 2:
 		h, err := hex.DecodeString(parts[1])
 		if err != nil || len(h) != 32 {
@@ -105,6 +115,17 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 			return fail(err)
 		}
 		return &abcitypes.ResponseQuery{Value: hash, Height: height}, nil
+	}
+	if parts := strings.Split(strings.TrimPrefix(req.Path, "/"), "/"); parts[0] == "records" && records.IsListPath(parts[1:]) {
+		m, err := records.QueryList(historical{a.store, height}, parts[1:])
+		if err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrBadQuery, err))
+		}
+		bz, err := proto.Marshal(m)
+		if err != nil {
+			return fail(err)
+		}
+		return &abcitypes.ResponseQuery{Value: bz, Height: height}, nil
 	}
 	if req.Path == "/he/pending" {
 		reqs, err := hekeys.PendingRequests(historical{a.store, height})
@@ -179,6 +200,16 @@ func heKey(parts []string) ([]byte, error) {
 			return nil, err
 		}
 		return hekeys.KeyShareKey(e, d), nil
+	case parts[0] == "commit" && len(parts) == 3:
+		e, err := num(parts[1])
+		if err != nil {
+			return nil, err
+		}
+		d, err := num(parts[2])
+		if err != nil {
+			return nil, err
+		}
+		return hekeys.CommitKey(e, d), nil
 	case parts[0] == "request" && len(parts) == 2:
 		id, err := num(parts[1])
 		if err != nil {

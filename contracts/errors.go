@@ -1,6 +1,9 @@
 package contracts
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors returned by contracts. Wrap them with context (%w); the
 // ABCI code table (abci/codes.go) gives each a stable numeric code.
@@ -21,4 +24,11 @@ var (
 	// state (a key epoch not ready, a request no longer pending, a deadline
 	// passed).
 	ErrWrongState = errors.New("not allowed in the current state")
+	// ErrDenied: the sharing rules refuse the request (no valid grant,
+	// expired, revoked up the chain, not the grantee, out of scope, wrong
+	// purpose, record erased, break-glass without the emergency role or a
+	// reason). It wraps ErrUnauthorized, so a node whose code table has no
+	// row for it yet still answers "unauthorized" and never halts; the
+	// table must list it before ErrUnauthorized to give it its own code.
+	ErrDenied = fmt.Errorf("%w: denied by the sharing rules", ErrUnauthorized)
 )

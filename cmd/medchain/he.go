@@ -51,15 +51,15 @@ func newHECmd() *cobra.Command {
 					missing = append(missing, m)
 				}
 			}
-			view := map[string]any{"epoch": ep.Epoch, "members": ep.Members, "threshold": ep.Threshold, "posted": ep.Posted,
+			view := map[string]any{"epoch": ep.Epoch, "members": ep.Members, "threshold": ep.Threshold, "committed": ep.Committed, "posted": ep.Posted,
 				"missing": missing, "ready": ep.Ready, "ready_height": ep.ReadyHeight, "public_key_hash": fmt.Sprintf("%x", ep.PublicKeyHash), "height": q.Height}
 			return output(cmd, view, func(w io.Writer) {
 				state := "in progress"
 				if ep.Ready {
 					state = fmt.Sprintf("READY since height %d, public key %x", ep.ReadyHeight, ep.PublicKeyHash)
 				}
-				fmt.Fprintf(w, "key epoch %d at height %d: %s\n  members %v, threshold %d of %d\n  posted  %v\n  missing %v\n",
-					ep.Epoch, q.Height, state, ep.Members, ep.Threshold, len(ep.Members), ep.Posted, missing)
+				fmt.Fprintf(w, "key epoch %d at height %d: %s\n  members   %v, threshold %d of %d\n  committed %v\n  posted    %v\n  missing   %v\n",
+					ep.Epoch, q.Height, state, ep.Members, ep.Threshold, len(ep.Members), ep.Committed, ep.Posted, missing)
 			})
 		},
 	}

@@ -145,8 +145,8 @@ func TestStartUnlocksTheKeyringForTheHEWorker(t *testing.T) {
 				t.Fatalf("%s: %v", f, err)
 			}
 		}
-		if strings.Count(out.String(), "tx sent") != 1 {
-			t.Fatalf("the worker sent %d txs, want 1 key share", strings.Count(out.String(), "tx sent"))
+		if c, k := strings.Count(out.String(), "type=he.key_commit"), strings.Count(out.String(), "type=he.key_share"); c != 1 || k != 1 {
+			t.Fatalf("the worker sent %d commitments and %d key shares, want one of each", c, k)
 		}
 	})
 }

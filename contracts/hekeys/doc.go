@@ -1,9 +1,13 @@
 // Package hekeys is the contract of the alliance's collective HE key and of
 // one-shot decryption requests.
 //
-// Key ceremony (epoch 1, opened at genesis): every member posts
-// "he.key_share": its collective-key share and one Shamir share of its
-// secret sealed to each other member. When all members have posted, the
+// Key ceremony (epoch 1, opened at genesis), commit then reveal: every
+// member first commits, with "he.key_commit", to the SHA-256 of its
+// collective-key share. Once all members have committed, each posts
+// "he.key_share": that share, which must match its commitment, and one
+// Shamir share of its secret sealed to each other member. The commitments
+// stop the last member to post from choosing its share from the others'
+// (a rogue key that would be its own). When all members have posted, the
 // contract aggregates the collective public key — deterministically, in
 // FinalizeBlock — and marks the epoch ready.
 //

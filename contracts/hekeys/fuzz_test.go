@@ -21,7 +21,7 @@ import (
 // checks; writes go to a Cache that is dropped.
 func FuzzKeySharePayload(f *testing.F) {
 	base, _ := pendingRequest(f, []int64{1})
-	types := []string{hekeys.TypeKeyShare, hekeys.TypeSubmit, hekeys.TypeRequest, hekeys.TypeKSShare}
+	types := []string{hekeys.TypeKeyShare, hekeys.TypeSubmit, hekeys.TypeRequest, hekeys.TypeKSShare, hekeys.TypeKeyCommit}
 	signers := []string{base.op(1), base.op(2), base.op(3), base.op(4), base.a.researcher, base.a.doctor, base.a.impostor}
 	ct := hashesOf(f, base)[0]
 	seed := func(typ uint8, signer uint8, m proto.Message) {
@@ -41,6 +41,9 @@ func FuzzKeySharePayload(f *testing.F) {
 	seed(2, 4, &pb.RequestDecryption{CiphertextHashes: [][]byte{make([]byte, 32)}})
 	seed(3, 1, &pb.PostKeySwitchShare{Request: 1, Share: []byte("mhe\x07")})
 	seed(3, 0, &pb.PostKeySwitchShare{Request: 1})
+	seed(4, 0, &pb.CommitKeyShare{Epoch: 1, Commitment: make([]byte, 32)})
+	seed(4, 6, &pb.CommitKeyShare{Epoch: 2, Commitment: make([]byte, 32)})
+	seed(4, 1, &pb.CommitKeyShare{Epoch: 1, Commitment: make([]byte, 31)})
 	f.Add(uint8(0), uint8(0), []byte{0x0a, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, typ, signer uint8, payload []byte) {
 		p, err := router.Prepare(types[int(typ)%len(types)], payload)

@@ -20,11 +20,13 @@ import (
 
 // Tx types and events of this contract.
 const (
-	TypeKeyShare = "he.key_share"
-	TypeSubmit   = "he.submit"
-	TypeRequest  = "he.request"
-	TypeKSShare  = "he.ks_share"
+	TypeKeyCommit = "he.key_commit"
+	TypeKeyShare  = "he.key_share"
+	TypeSubmit    = "he.submit"
+	TypeRequest   = "he.request"
+	TypeKSShare   = "he.ks_share"
 
+	EventKeyCommitted   = "he.key_committed"
 	EventKeySharePosted = "he.key_share_posted"
 	EventKeyReady       = "he.key_ready"
 	EventSubmitted      = "he.ciphertext_submitted"
@@ -43,6 +45,21 @@ const maxLabelBytes = 128
 // Handlers returns this contract's tx handlers.
 func Handlers() []contracts.Handler {
 	return []contracts.Handler{
+		{
+			Type: TypeKeyCommit, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
+			New: func() proto.Message { return &pb.CommitKeyShare{} },
+			Validate: func(m proto.Message) error {
+				c := m.(*pb.CommitKeyShare)
+				if c.Epoch == 0 {
+					return errors.New("epoch must be at least 1")
+				}
+				if len(c.Commitment) != sha256.Size {
+					return fmt.Errorf("commitment is %d bytes, a SHA-256 is %d", len(c.Commitment), sha256.Size)
+				}
+				return nil
+			},
+			Exec: func(ctx *contracts.Context, m proto.Message) error { return execKeyCommit(ctx, m.(*pb.CommitKeyShare)) },
+		},
 		{
 			Type: TypeKeyShare, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
 			New:   func() proto.Message { return &pb.PostKeyShare{} },
@@ -104,6 +121,51 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", contracts.ErrInvalidPayload, fmt.Sprintf(format, a...))
 }
 
+// execKeyCommit records a member's commitment to the public-key share it
+// will post. Every member commits before any share is accepted, so the
+// last member to post cannot pick its share from the others' (a rogue key
+// that would make the collective key its own).
+func execKeyCommit(ctx *contracts.Context, m *pb.CommitKeyShare) error {
+	if _, _, err := Params(ctx.Store); err != nil {
+		return err
+	}
+	dealer, _, err := memberOf(ctx)
+	if err != nil {
+		return err
+	}
+	ep, err := GetEpoch(ctx.Store, m.Epoch)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ep == nil:
+		return fmt.Errorf("%w: key epoch %d is not open", contracts.ErrWrongState, m.Epoch)
+	case ep.Ready:
+		return fmt.Errorf("%w: key epoch %d is complete", contracts.ErrWrongState, m.Epoch)
+	case !slices.Contains(ep.Members, dealer):
+		return fmt.Errorf("%w: member %d does not take part in key epoch %d", contracts.ErrUnauthorized, dealer, m.Epoch)
+	case slices.Contains(ep.Committed, dealer):
+		return fmt.Errorf("%w: member %d already committed to its share for key epoch %d", contracts.ErrExists, dealer, m.Epoch)
+	}
+	if len(m.Commitment) != sha256.Size { // Validate checked it; state must never hold another size
+		return invalid("commitment is %d bytes, a SHA-256 is %d", len(m.Commitment), sha256.Size)
+	}
+	if err := ctx.Store.Set(CommitKey(m.Epoch, dealer), m.Commitment); err != nil {
+		return err
+	}
+	ep.Committed = append(ep.Committed, dealer)
+	slices.Sort(ep.Committed)
+	ctx.Emit(EventKeyCommitted,
+		contracts.Attr{Key: "epoch", Value: itoa(m.Epoch), Index: true},
+		contracts.Attr{Key: "dealer", Value: itoa(dealer), Index: true})
+	return set(ctx.Store, EpochKey(m.Epoch), ep)
+}
+
+// GetCommitment returns dealer's commitment in key epoch e, or nil.
+func GetCommitment(r contracts.Reader, e, dealer uint64) ([]byte, error) {
+	return r.Get(CommitKey(e, dealer))
+}
+
 func execKeyShare(ctx *contracts.Context, m *pb.PostKeyShare) error {
 	p, _, err := Params(ctx.Store)
 	if err != nil {
@@ -126,13 +188,25 @@ func execKeyShare(ctx *contracts.Context, m *pb.PostKeyShare) error {
 		return fmt.Errorf("%w: member %d does not take part in key epoch %d", contracts.ErrUnauthorized, dealer, m.Epoch)
 	case slices.Contains(ep.Posted, dealer):
 		return fmt.Errorf("%w: member %d already posted its share for key epoch %d (a second share would be insecure)", contracts.ErrExists, dealer, m.Epoch)
+	case len(ep.Committed) != len(ep.Members):
+		return fmt.Errorf("%w: key epoch %d takes shares once every member has committed (%d of %d have)", contracts.ErrWrongState, m.Epoch, len(ep.Committed), len(ep.Members))
+	}
+	commitment, err := GetCommitment(ctx.Store, m.Epoch, dealer)
+	if err != nil {
+		return err
+	}
+	if commitment == nil {
+		return fmt.Errorf("%w: key epoch %d lists member %d as committed but holds no commitment", contracts.ErrNotFound, m.Epoch, dealer)
+	}
+	pkHash := sha256.Sum256(m.PublicKeyShare)
+	if !bytes.Equal(pkHash[:], commitment) {
+		return invalid("public_key_share hashes to %x, member %d committed to %x", pkHash[:8], dealer, commitment[:min(8, len(commitment))])
 	}
 	if err := p.ValidatePublicKeyShare(m.PublicKeyShare); err != nil {
 		return invalid("public_key_share: %v", err)
 	}
 	// AggregatePublicKey refuses byte-identical shares: accepting a replay
 	// of an earlier member's share would make the last post fail forever.
-	pkHash := sha256.Sum256(m.PublicKeyShare)
 	for _, d := range ep.Posted {
 		var r pb.KeyShareRecord
 		if _, err := get(ctx.Store, KeyShareKey(m.Epoch, d), &r); err != nil {

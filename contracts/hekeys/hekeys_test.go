@@ -37,6 +37,35 @@ func TestKeyCeremony(t *testing.T) {
 	c := newChain(t)
 	a := c.a
 
+	t.Run("a share before any commitment is refused", func(t *testing.T) {
+		if _, err := c.exec(c.op(1), hekeys.TypeKeyShare, a.post(1)); !errors.Is(err, contracts.ErrWrongState) {
+			t.Fatalf("err = %v, want ErrWrongState", err)
+		}
+	})
+	for _, i := range []uint64{3, 1, 4, 2} {
+		t.Run(fmt.Sprintf("member %d's commitment is recorded", i), func(t *testing.T) {
+			before := c.epoch(t).Committed
+			ev := c.must(t, c.op(i), hekeys.TypeKeyCommit, a.commit(i))
+			if attrOf(ev, hekeys.EventKeyCommitted, "dealer") != fmt.Sprint(i) || attrOf(ev, hekeys.EventKeyCommitted, "epoch") != "1" {
+				t.Errorf("events %v, want key_committed for epoch 1, dealer %d", ev, i)
+			}
+			ep := c.epoch(t)
+			want := slices.Sorted(slices.Values(append(slices.Clone(before), i)))
+			if !slices.Equal(ep.Committed, want) || len(ep.Posted) != 0 || ep.Ready {
+				t.Errorf("epoch = %v, want committed %v, nothing posted", ep, want)
+			}
+			got, err := hekeys.GetCommitment(c.store, 1, i)
+			if err != nil || !bytes.Equal(got, hashOf(a.members[i-1].post.PublicKeyShare)) {
+				t.Errorf("stored commitment = %x, %v; want SHA-256 of the share", got, err)
+			}
+			if len(ep.Committed) < 4 {
+				if _, err := c.exec(c.op(i), hekeys.TypeKeyShare, a.post(i)); !errors.Is(err, contracts.ErrWrongState) {
+					t.Errorf("a share with %d of 4 committed: err = %v, want ErrWrongState", len(ep.Committed), err)
+				}
+			}
+		})
+	}
+
 	for i := uint64(1); i <= 3; i++ {
 		t.Run(fmt.Sprintf("member %d's share is stored and the epoch is not ready yet", i), func(t *testing.T) {
 			ev := c.must(t, c.op(i), hekeys.TypeKeyShare, a.post(i))
@@ -93,6 +122,7 @@ func TestKeyCeremony(t *testing.T) {
 
 	t.Run("the key does not depend on the order members post in", func(t *testing.T) {
 		other := newChain(t)
+		other.commitAll(t)
 		for _, i := range []uint64{4, 2, 1, 3} {
 			other.must(t, other.op(i), hekeys.TypeKeyShare, a.post(i))
 		}
@@ -169,11 +199,38 @@ func TestKeyShareRefusals(t *testing.T) {
 		}
 	}
 	pkSize := a.p.PublicKeyShareSize()
+	// rogue is a well-formed public-key share that member 1 did not commit
+	// to: the share a last poster would pick after seeing the others'.
+	sk, err := a.p.GenSecretShare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, err := a.p.GenPublicKeyShare(sk, he.CRPSeed(testChainID, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitOnly := func(members ...uint64) func(*testing.T, *chain, proto.Message) {
+		return func(t *testing.T, c *chain, _ proto.Message) {
+			for _, i := range members {
+				c.must(t, c.op(i), hekeys.TypeKeyCommit, a.commit(i))
+			}
+		}
+	}
+	// commitToPayload: member 1 commits to the payload's public-key share,
+	// the others to their own, so the case reaches the checks after the
+	// commitment's.
+	commitToPayload := func(t *testing.T, c *chain, m proto.Message) {
+		c.must(t, c.op(1), hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: hashOf(m.(*pb.PostKeyShare).PublicKeyShare)})
+		commitOnly(2, 3, 4)(t, c, m)
+	}
 	cases := []struct {
 		name string
 		// ready runs the case after the ceremony; else after genesis.
 		ready bool
-		setup func(t *testing.T, c *chain)
+		// commits runs after genesis, before setup; by default every
+		// member commits to its own share.
+		commits func(t *testing.T, c *chain, payload proto.Message)
+		setup   func(t *testing.T, c *chain)
 		// signer defaults to member 1's operator.
 		signer string
 		// contractOnly skips the app's role check.
@@ -181,6 +238,19 @@ func TestKeyShareRefusals(t *testing.T) {
 		payload      func(*chain) proto.Message
 		want         error
 	}{
+		{name: "a share before any member committed is refused",
+			commits: commitOnly(), payload: post(1, nil), want: contracts.ErrWrongState},
+		{name: "a share before every member committed is refused, even by a member that did",
+			commits: commitOnly(1, 2, 3), payload: post(1, nil), want: contracts.ErrWrongState},
+		{name: "a rogue share chosen after the others were revealed is refused: it is not the one committed to",
+			setup: func(t *testing.T, c *chain) {
+				for i := uint64(2); i <= 4; i++ {
+					c.must(t, c.op(i), hekeys.TypeKeyShare, a.post(i))
+				}
+			},
+			payload: post(1, func(p *pb.PostKeyShare) { p.PublicKeyShare = bytes.Clone(rogue) }), want: contracts.ErrInvalidPayload},
+		{name: "a share one byte off its commitment is refused",
+			payload: post(1, func(p *pb.PostKeyShare) { p.PublicKeyShare[len(p.PublicKeyShare)-1] ^= 1 }), want: contracts.ErrInvalidPayload},
 		{name: "a member's second share is refused, even the same bytes resent",
 			setup:   func(t *testing.T, c *chain) { c.must(t, c.op(1), hekeys.TypeKeyShare, a.post(1)) },
 			payload: post(1, nil), want: contracts.ErrExists},
@@ -216,7 +286,7 @@ func TestKeyShareRefusals(t *testing.T) {
 		{name: "a sealed share to a member outside the epoch is refused",
 			payload: post(1, func(p *pb.PostKeyShare) { p.Shares[2].Recipient = 5 }), want: contracts.ErrInvalidPayload},
 		{name: "another member's whole payload is refused: its recipients are not the others",
-			signer: a.members[0].operator, payload: post(4, nil), want: contracts.ErrInvalidPayload},
+			commits: commitToPayload, signer: a.members[0].operator, payload: post(4, nil), want: contracts.ErrInvalidPayload},
 		{name: "a sealed share one byte short is refused",
 			payload: post(1, func(p *pb.PostKeyShare) { p.Shares[1].Sealed = p.Shares[1].Sealed[1:] }),
 			want:    contracts.ErrInvalidPayload},
@@ -226,24 +296,122 @@ func TestKeyShareRefusals(t *testing.T) {
 		{name: "an unsealed threshold share is refused by its size",
 			payload: post(1, func(p *pb.PostKeyShare) { p.Shares[0].Sealed = bytes.Clone(a.members[0].dealt[2]) }),
 			want:    contracts.ErrInvalidPayload},
-		{name: "a truncated public-key share is refused",
+		{name: "a truncated public-key share is refused", commits: commitToPayload,
 			payload: post(1, func(p *pb.PostKeyShare) { p.PublicKeyShare = p.PublicKeyShare[:pkSize-8] }),
 			want:    contracts.ErrInvalidPayload},
-		{name: "random bytes of a public-key share's length are refused",
+		{name: "random bytes of a public-key share's length are refused", commits: commitToPayload,
 			payload: post(1, func(p *pb.PostKeyShare) { p.PublicKeyShare = randomBytes(t, pkSize) }),
 			want:    contracts.ErrInvalidPayload},
-		{name: "a public-key share with its tag but random coefficients is refused",
+		{name: "a public-key share with its tag but random coefficients is refused", commits: commitToPayload,
 			payload: post(1, func(p *pb.PostKeyShare) {
 				copy(p.PublicKeyShare[len(p.PublicKeyShare)-4096:], randomBytes(t, 4096))
 			}), want: contracts.ErrInvalidPayload},
-		{name: "an empty public-key share is refused",
+		{name: "an empty public-key share is refused", commits: commitToPayload,
 			payload: post(1, func(p *pb.PostKeyShare) { p.PublicKeyShare = nil }), want: contracts.ErrInvalidPayload},
-		{name: "another member's public-key share, replayed, is refused",
+		{name: "another member's public-key share, replayed, is refused: it is not the one committed to",
+			setup:  func(t *testing.T, c *chain) { c.must(t, c.op(1), hekeys.TypeKeyShare, a.post(1)) },
+			signer: a.members[1].operator,
+			payload: post(2, func(p *pb.PostKeyShare) {
+				p.PublicKeyShare = bytes.Clone(a.members[0].post.PublicKeyShare)
+			}), want: contracts.ErrInvalidPayload},
+		{name: "another member's public-key share, replayed under a copied commitment, is refused",
+			commits: func(t *testing.T, c *chain, _ proto.Message) {
+				commitOnly(1, 3, 4)(t, c, nil)
+				c.must(t, c.op(2), hekeys.TypeKeyCommit, a.commit(1))
+			},
 			setup:  func(t *testing.T, c *chain) { c.must(t, c.op(1), hekeys.TypeKeyShare, a.post(1)) },
 			signer: a.members[1].operator,
 			payload: post(2, func(p *pb.PostKeyShare) {
 				p.PublicKeyShare = bytes.Clone(a.members[0].post.PublicKeyShare)
 			}), want: contracts.ErrExists},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var c *chain
+			msg := tc.payload(nil)
+			if tc.ready {
+				c = readyChain(t)
+			} else {
+				c = newChain(t)
+				switch {
+				case tc.commits != nil:
+					tc.commits(t, c, msg)
+				default:
+					c.commitAll(t)
+				}
+			}
+			if tc.setup != nil {
+				tc.setup(t, c)
+			}
+			signer := tc.signer
+			if signer == "" {
+				signer = c.op(1)
+			}
+			before := proto.Clone(c.epoch(t))
+			payload, err := proto.Marshal(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.execRaw(signer, hekeys.TypeKeyShare, payload, !tc.contractOnly)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if after := c.epoch(t); !proto.Equal(before, after) {
+				t.Errorf("a refused share changed the epoch: %v → %v", before, after)
+			}
+		})
+	}
+}
+
+func TestKeyCommitRefusals(t *testing.T) {
+	a := testAlliance(t)
+	commit := func(i uint64, edit func(*pb.CommitKeyShare)) *pb.CommitKeyShare {
+		m := a.commit(i)
+		if edit != nil {
+			edit(m)
+		}
+		return m
+	}
+	cases := []struct {
+		name         string
+		ready        bool
+		setup        func(t *testing.T, c *chain)
+		signer       string // defaults to member 1's operator
+		contractOnly bool
+		msg          *pb.CommitKeyShare
+		want         error
+	}{
+		{name: "a member's second commitment is refused, even the same bytes resent",
+			setup: func(t *testing.T, c *chain) { c.must(t, c.op(1), hekeys.TypeKeyCommit, a.commit(1)) },
+			msg:   commit(1, nil), want: contracts.ErrExists},
+		{name: "a member's second, different commitment is refused",
+			setup: func(t *testing.T, c *chain) { c.must(t, c.op(1), hekeys.TypeKeyCommit, a.commit(1)) },
+			msg:   commit(2, nil), want: contracts.ErrExists},
+		{name: "a commitment once every member committed is refused",
+			setup: func(t *testing.T, c *chain) { c.commitAll(t) },
+			msg:   commit(1, func(m *pb.CommitKeyShare) { m.Commitment = hashOf([]byte("rogue")) }), want: contracts.ErrExists},
+		{name: "a commitment after the epoch is ready is refused",
+			ready: true, msg: commit(1, nil), want: contracts.ErrWrongState},
+		{name: "a commitment for an epoch that was never opened is refused",
+			msg: commit(1, func(m *pb.CommitKeyShare) { m.Epoch = 2 }), want: contracts.ErrWrongState},
+		{name: "a commitment for epoch 0 does not pass validation",
+			msg: commit(1, func(m *pb.CommitKeyShare) { m.Epoch = 0 }), want: contracts.ErrInvalidPayload},
+		{name: "a commitment of 31 bytes does not pass validation",
+			msg: commit(1, func(m *pb.CommitKeyShare) { m.Commitment = m.Commitment[:31] }), want: contracts.ErrInvalidPayload},
+		{name: "a commitment of 33 bytes does not pass validation",
+			msg: commit(1, func(m *pb.CommitKeyShare) { m.Commitment = append(m.Commitment, 0) }), want: contracts.ErrInvalidPayload},
+		{name: "an empty commitment does not pass validation",
+			msg: commit(1, func(m *pb.CommitKeyShare) { m.Commitment = nil }), want: contracts.ErrInvalidPayload},
+		{name: "the public-key share itself instead of its hash does not pass validation",
+			msg: commit(1, func(m *pb.CommitKeyShare) { m.Commitment = a.members[0].post.PublicKeyShare }), want: contracts.ErrInvalidPayload},
+		{name: "a doctor may not commit (role check)",
+			signer: a.doctor, msg: commit(1, nil), want: contracts.ErrUnauthorized},
+		{name: "a researcher may not commit (role check)",
+			signer: a.researcher, msg: commit(1, nil), want: contracts.ErrUnauthorized},
+		{name: "a doctor is refused by the contract too, were the role check skipped",
+			signer: a.doctor, contractOnly: true, msg: commit(1, nil), want: contracts.ErrUnauthorized},
+		{name: "an operator account its hospital's record does not name is refused by the contract",
+			signer: a.impostor, msg: commit(2, nil), want: contracts.ErrUnauthorized},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,16 +429,29 @@ func TestKeyShareRefusals(t *testing.T) {
 				signer = c.op(1)
 			}
 			before := proto.Clone(c.epoch(t))
-			payload, err := proto.Marshal(tc.payload(c))
+			var commitments [][]byte
+			for i := uint64(1); i <= 4; i++ {
+				b, err := hekeys.GetCommitment(c.store, 1, i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				commitments = append(commitments, b)
+			}
+			payload, err := proto.Marshal(tc.msg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.execRaw(signer, hekeys.TypeKeyShare, payload, !tc.contractOnly)
+			_, err = c.execRaw(signer, hekeys.TypeKeyCommit, payload, !tc.contractOnly)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 			if after := c.epoch(t); !proto.Equal(before, after) {
-				t.Errorf("a refused share changed the epoch: %v → %v", before, after)
+				t.Errorf("a refused commitment changed the epoch: %v → %v", before, after)
+			}
+			for i := uint64(1); i <= 4; i++ {
+				if b, _ := hekeys.GetCommitment(c.store, 1, i); !bytes.Equal(b, commitments[i-1]) {
+					t.Errorf("a refused commitment changed member %d's stored commitment", i)
+				}
 			}
 		})
 	}
@@ -278,14 +459,17 @@ func TestKeyShareRefusals(t *testing.T) {
 
 // TestAReplayedPublicKeyShareCannotStallTheCeremony: AggregatePublicKey
 // refuses identical shares, so a member that replayed another's share,
-// were it accepted, would make the last member's post fail forever.
+// were it accepted, would make the last member's post fail forever. The
+// commitment refuses the replay of a member that committed to its own
+// share.
 func TestAReplayedPublicKeyShareCannotStallTheCeremony(t *testing.T) {
 	c := newChain(t)
+	c.commitAll(t)
 	c.must(t, c.op(1), hekeys.TypeKeyShare, c.a.post(1))
 	replay := c.a.post(2)
 	replay.PublicKeyShare = c.a.post(1).PublicKeyShare
-	if _, err := c.exec(c.op(2), hekeys.TypeKeyShare, replay); !errors.Is(err, contracts.ErrExists) {
-		t.Fatalf("replayed share: err = %v, want ErrExists", err)
+	if _, err := c.exec(c.op(2), hekeys.TypeKeyShare, replay); !errors.Is(err, contracts.ErrInvalidPayload) {
+		t.Fatalf("replayed share: err = %v, want ErrInvalidPayload (not the committed share)", err)
 	}
 	for i := uint64(2); i <= 4; i++ {
 		c.must(t, c.op(i), hekeys.TypeKeyShare, c.a.post(i))
@@ -298,16 +482,18 @@ func TestAReplayedPublicKeyShareCannotStallTheCeremony(t *testing.T) {
 func TestRolesAreCheckedByAuthorize(t *testing.T) {
 	r := contracts.NewRouter(hekeys.Handlers()...)
 	payloads := map[string]proto.Message{
-		hekeys.TypeKeyShare: &pb.PostKeyShare{Epoch: 1},
-		hekeys.TypeSubmit:   &pb.SubmitCiphertext{Epoch: 1},
-		hekeys.TypeRequest:  &pb.RequestDecryption{CiphertextHashes: [][]byte{make([]byte, 32)}},
-		hekeys.TypeKSShare:  &pb.PostKeySwitchShare{Request: 1},
+		hekeys.TypeKeyCommit: &pb.CommitKeyShare{Epoch: 1, Commitment: make([]byte, 32)},
+		hekeys.TypeKeyShare:  &pb.PostKeyShare{Epoch: 1},
+		hekeys.TypeSubmit:    &pb.SubmitCiphertext{Epoch: 1},
+		hekeys.TypeRequest:   &pb.RequestDecryption{CiphertextHashes: [][]byte{make([]byte, 32)}},
+		hekeys.TypeKSShare:   &pb.PostKeySwitchShare{Request: 1},
 	}
 	allowed := map[string]pb.Role{
-		hekeys.TypeKeyShare: pb.Role_ROLE_OPERATOR,
-		hekeys.TypeSubmit:   pb.Role_ROLE_OPERATOR,
-		hekeys.TypeRequest:  pb.Role_ROLE_RESEARCHER,
-		hekeys.TypeKSShare:  pb.Role_ROLE_OPERATOR,
+		hekeys.TypeKeyCommit: pb.Role_ROLE_OPERATOR,
+		hekeys.TypeKeyShare:  pb.Role_ROLE_OPERATOR,
+		hekeys.TypeSubmit:    pb.Role_ROLE_OPERATOR,
+		hekeys.TypeRequest:   pb.Role_ROLE_RESEARCHER,
+		hekeys.TypeKSShare:   pb.Role_ROLE_OPERATOR,
 	}
 	for _, typ := range r.Types() {
 		for v := range pb.Role_name {
@@ -838,9 +1024,10 @@ func TestAnAllianceWithoutHE(t *testing.T) {
 	}
 	c := &chain{a: a, store: st, router: router, block: contracts.Block{Height: 2, ChainID: testChainID, Signers: a.signers(1, 2, 3, 4)}}
 	for typ, msg := range map[string]proto.Message{
-		hekeys.TypeKeyShare: a.post(1),
-		hekeys.TypeSubmit:   &pb.SubmitCiphertext{Epoch: 1, Ciphertext: a.encrypt(t, 1)},
-		hekeys.TypeKSShare:  &pb.PostKeySwitchShare{Request: 1, Share: []byte{1}},
+		hekeys.TypeKeyCommit: a.commit(1),
+		hekeys.TypeKeyShare:  a.post(1),
+		hekeys.TypeSubmit:    &pb.SubmitCiphertext{Epoch: 1, Ciphertext: a.encrypt(t, 1)},
+		hekeys.TypeKSShare:   &pb.PostKeySwitchShare{Request: 1, Share: []byte{1}},
 	} {
 		if _, err := c.exec(c.op(1), typ, msg); !errors.Is(err, contracts.ErrWrongState) {
 			t.Errorf("%s: err = %v, want ErrWrongState", typ, err)

@@ -206,6 +206,13 @@ func (a *alliance) combine(m *member, sealedFrom func(dealer uint64) ([]byte, er
 	return a.p.CombineThresholdShares(m.index, int(a.state.HE.Threshold), received)
 }
 
+// commit is member i's "he.key_commit" payload: the SHA-256 of the
+// public-key share it posts.
+func (a *alliance) commit(i uint64) *pb.CommitKeyShare {
+	h := sha256.Sum256(a.members[i-1].post.PublicKeyShare)
+	return &pb.CommitKeyShare{Epoch: 1, Commitment: h[:]}
+}
+
 // post returns a deep copy of member i's key-share payload, to mutate.
 func (a *alliance) post(i uint64) *pb.PostKeyShare {
 	return proto.Clone(a.members[i-1].post).(*pb.PostKeyShare)
@@ -319,12 +326,21 @@ var (
 	readyBase *chain
 )
 
+// commitAll has every member commit to its share.
+func (c *chain) commitAll(tb testing.TB) {
+	tb.Helper()
+	for i := uint64(1); i <= 4; i++ {
+		c.must(tb, c.op(i), hekeys.TypeKeyCommit, c.a.commit(i))
+	}
+}
+
 // readyChain returns a copy of the state after the whole ceremony (every
-// member posted at height 2): epoch 1 is ready.
+// member committed, then posted, at height 2): epoch 1 is ready.
 func readyChain(tb testing.TB) *chain {
 	tb.Helper()
 	readyOnce.Do(func() {
 		c := newChain(tb)
+		c.commitAll(tb)
 		for i := uint64(1); i <= 4; i++ {
 			if _, err := c.exec(c.a.members[i-1].operator, hekeys.TypeKeyShare, c.a.post(i)); err != nil {
 				tb.Fatalf("member %d's key share: %v", i, err)

@@ -12,6 +12,7 @@ const (
 	prefixReleased = 0x25 // mask digest(32) → request id(8): masks ever released
 	prefixNextID   = 0x26 // → next request id(8)
 	prefixKSShare  = 0x27 // id(8) member(8) → share blob hash
+	prefixCommit   = 0x28 // epoch(8) dealer(8) → SHA-256(public_key_share), 32 bytes
 	prefixBlob     = 0x30 // sha256(32) → blob bytes
 )
 
@@ -22,6 +23,10 @@ func EpochKey(e uint64) []byte { return u64([]byte{prefixEpoch}, e) }
 
 // KeyShareKey is the state key of dealer's share record in epoch e.
 func KeyShareKey(e, dealer uint64) []byte { return u64(u64([]byte{prefixKeyShare}, e), dealer) }
+
+// CommitKey is the state key of dealer's commitment in epoch e: the
+// SHA-256 of the public-key share it must post.
+func CommitKey(e, dealer uint64) []byte { return u64(u64([]byte{prefixCommit}, e), dealer) }
 
 // CiphertextKey is the state key of a submitted ciphertext's record.
 func CiphertextKey(hash []byte) []byte { return append([]byte{prefixCipher}, hash...) }

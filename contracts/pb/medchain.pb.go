@@ -88,6 +88,222 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_medchain_proto_rawDescGZIP(), []int{0}
 }
 
+// Purpose says why a doctor reads a record.
+type Purpose int32
+
+const (
+	Purpose_PURPOSE_UNSPECIFIED  Purpose = 0
+	Purpose_PURPOSE_TREATMENT    Purpose = 1
+	Purpose_PURPOSE_CONSULTATION Purpose = 2
+	Purpose_PURPOSE_REFERRAL     Purpose = 3
+	// PURPOSE_EMERGENCY is the purpose of break-glass access only; a grant
+	// never carries it.
+	Purpose_PURPOSE_EMERGENCY Purpose = 4
+)
+
+// Enum value maps for Purpose.
+var (
+	Purpose_name = map[int32]string{
+		0: "PURPOSE_UNSPECIFIED",
+		1: "PURPOSE_TREATMENT",
+		2: "PURPOSE_CONSULTATION",
+		3: "PURPOSE_REFERRAL",
+		4: "PURPOSE_EMERGENCY",
+	}
+	Purpose_value = map[string]int32{
+		"PURPOSE_UNSPECIFIED":  0,
+		"PURPOSE_TREATMENT":    1,
+		"PURPOSE_CONSULTATION": 2,
+		"PURPOSE_REFERRAL":     3,
+		"PURPOSE_EMERGENCY":    4,
+	}
+)
+
+func (x Purpose) Enum() *Purpose {
+	p := new(Purpose)
+	*p = x
+	return p
+}
+
+func (x Purpose) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Purpose) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[1].Descriptor()
+}
+
+func (Purpose) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[1]
+}
+
+func (x Purpose) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Purpose.Descriptor instead.
+func (Purpose) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{1}
+}
+
+// Consent is a patient's research choice.
+type Consent int32
+
+const (
+	Consent_CONSENT_UNSPECIFIED Consent = 0
+	Consent_CONSENT_OPT_IN      Consent = 1
+	Consent_CONSENT_OPT_OUT     Consent = 2
+)
+
+// Enum value maps for Consent.
+var (
+	Consent_name = map[int32]string{
+		0: "CONSENT_UNSPECIFIED",
+		1: "CONSENT_OPT_IN",
+		2: "CONSENT_OPT_OUT",
+	}
+	Consent_value = map[string]int32{
+		"CONSENT_UNSPECIFIED": 0,
+		"CONSENT_OPT_IN":      1,
+		"CONSENT_OPT_OUT":     2,
+	}
+)
+
+func (x Consent) Enum() *Consent {
+	p := new(Consent)
+	*p = x
+	return p
+}
+
+func (x Consent) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Consent) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[2].Descriptor()
+}
+
+func (Consent) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[2]
+}
+
+func (x Consent) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Consent.Descriptor instead.
+func (Consent) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{2}
+}
+
+// Finding is a reviewer's verdict on a break-glass access.
+type Finding int32
+
+const (
+	Finding_FINDING_UNSPECIFIED  Finding = 0
+	Finding_FINDING_JUSTIFIED    Finding = 1
+	Finding_FINDING_UNJUSTIFIED  Finding = 2
+	Finding_FINDING_INCONCLUSIVE Finding = 3
+)
+
+// Enum value maps for Finding.
+var (
+	Finding_name = map[int32]string{
+		0: "FINDING_UNSPECIFIED",
+		1: "FINDING_JUSTIFIED",
+		2: "FINDING_UNJUSTIFIED",
+		3: "FINDING_INCONCLUSIVE",
+	}
+	Finding_value = map[string]int32{
+		"FINDING_UNSPECIFIED":  0,
+		"FINDING_JUSTIFIED":    1,
+		"FINDING_UNJUSTIFIED":  2,
+		"FINDING_INCONCLUSIVE": 3,
+	}
+)
+
+func (x Finding) Enum() *Finding {
+	p := new(Finding)
+	*p = x
+	return p
+}
+
+func (x Finding) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Finding) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[3].Descriptor()
+}
+
+func (Finding) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[3]
+}
+
+func (x Finding) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Finding.Descriptor instead.
+func (Finding) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{3}
+}
+
+// KeySource tells the custodian's gateway where the reader's data key is.
+type KeySource int32
+
+const (
+	KeySource_KEY_SOURCE_UNSPECIFIED KeySource = 0
+	// KEY_SOURCE_GRANT: a copy sealed to the reader is in state under the
+	// access entry's grant ("/records/grantkey/<record>/<grant>").
+	KeySource_KEY_SOURCE_GRANT KeySource = 1
+	// KEY_SOURCE_CUSTODIAN: the gateway seals the custodian's copy to the
+	// reader's seal_pubkey at serve time (break-glass, or a record that
+	// entered a type/date scope after the grant was made).
+	KeySource_KEY_SOURCE_CUSTODIAN KeySource = 2
+)
+
+// Enum value maps for KeySource.
+var (
+	KeySource_name = map[int32]string{
+		0: "KEY_SOURCE_UNSPECIFIED",
+		1: "KEY_SOURCE_GRANT",
+		2: "KEY_SOURCE_CUSTODIAN",
+	}
+	KeySource_value = map[string]int32{
+		"KEY_SOURCE_UNSPECIFIED": 0,
+		"KEY_SOURCE_GRANT":       1,
+		"KEY_SOURCE_CUSTODIAN":   2,
+	}
+)
+
+func (x KeySource) Enum() *KeySource {
+	p := new(KeySource)
+	*p = x
+	return p
+}
+
+func (x KeySource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (KeySource) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[4].Descriptor()
+}
+
+func (KeySource) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[4]
+}
+
+func (x KeySource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use KeySource.Descriptor instead.
+func (KeySource) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{4}
+}
+
 type DecryptionRequest_Status int32
 
 const (
@@ -124,11 +340,11 @@ func (x DecryptionRequest_Status) String() string {
 }
 
 func (DecryptionRequest_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_medchain_proto_enumTypes[1].Descriptor()
+	return file_medchain_proto_enumTypes[5].Descriptor()
 }
 
 func (DecryptionRequest_Status) Type() protoreflect.EnumType {
-	return &file_medchain_proto_enumTypes[1]
+	return &file_medchain_proto_enumTypes[5]
 }
 
 func (x DecryptionRequest_Status) Number() protoreflect.EnumNumber {
@@ -289,6 +505,19 @@ type Account struct {
 	Sequence      uint64 `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	Label         string `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`
 	CreatedHeight int64  `protobuf:"varint,7,opt,name=created_height,json=createdHeight,proto3" json:"created_height,omitempty"`
+	// seal_pubkey is the account's X25519 key: record data keys are sealed
+	// to it (HPKE, see node/recordcrypto). Set by "patient.enrol" and
+	// "doctor.enrol".
+	SealPubkey []byte `protobuf:"bytes,8,opt,name=seal_pubkey,json=sealPubkey,proto3" json:"seal_pubkey,omitempty"`
+	// emergency lets a doctor break the glass ("access.request" without a
+	// grant, always flagged for review).
+	Emergency bool `protobuf:"varint,9,opt,name=emergency,proto3" json:"emergency,omitempty"`
+	// reviewer lets a doctor close flagged break-glass entries of records its
+	// hospital keeps ("breakglass.review"), never its own.
+	Reviewer bool `protobuf:"varint,10,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	// pseudonym is a patient account's on-chain identity: 64 lowercase hex
+	// digits, HMAC-SHA256(alliance pepper, canonical identity fields).
+	Pseudonym     string `protobuf:"bytes,11,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -370,6 +599,34 @@ func (x *Account) GetCreatedHeight() int64 {
 		return x.CreatedHeight
 	}
 	return 0
+}
+
+func (x *Account) GetSealPubkey() []byte {
+	if x != nil {
+		return x.SealPubkey
+	}
+	return nil
+}
+
+func (x *Account) GetEmergency() bool {
+	if x != nil {
+		return x.Emergency
+	}
+	return false
+}
+
+func (x *Account) GetReviewer() bool {
+	if x != nil {
+		return x.Reviewer
+	}
+	return false
+}
+
+func (x *Account) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
 }
 
 // Hospital is a member of the alliance.
@@ -1098,6 +1355,7 @@ type KeyEpoch struct {
 	Ready         bool                   `protobuf:"varint,5,opt,name=ready,proto3" json:"ready,omitempty"`
 	PublicKeyHash []byte                 `protobuf:"bytes,6,opt,name=public_key_hash,json=publicKeyHash,proto3" json:"public_key_hash,omitempty"` // blob hash of the collective public key
 	ReadyHeight   int64                  `protobuf:"varint,7,opt,name=ready_height,json=readyHeight,proto3" json:"ready_height,omitempty"`
+	Committed     []uint64               `protobuf:"varint,8,rep,packed,name=committed,proto3" json:"committed,omitempty"` // members whose commitment is in, ascending
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1179,6 +1437,13 @@ func (x *KeyEpoch) GetReadyHeight() int64 {
 		return x.ReadyHeight
 	}
 	return 0
+}
+
+func (x *KeyEpoch) GetCommitted() []uint64 {
+	if x != nil {
+		return x.Committed
+	}
+	return nil
 }
 
 // SubmitCiphertext ("he.submit"): a member posts a ciphertext under the
@@ -1607,6 +1872,1923 @@ func (x *DecryptionRequestList) GetRequests() []*DecryptionRequest {
 	return nil
 }
 
+// EnrolPatient ("patient.enrol"): a hospital operator enrols a patient of
+// its hospital. The first enrolment of a pseudonym creates the patient's
+// account (pubkey and seal_pubkey required); a later enrolment at another
+// hospital links that hospital to the same patient (keys omitted, or equal
+// to the account's).
+type EnrolPatient struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Pseudonym  string                 `protobuf:"bytes,1,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	Pubkey     []byte                 `protobuf:"bytes,2,opt,name=pubkey,proto3" json:"pubkey,omitempty"`
+	SealPubkey []byte                 `protobuf:"bytes,3,opt,name=seal_pubkey,json=sealPubkey,proto3" json:"seal_pubkey,omitempty"`
+	// research_consent optionally records the choice the patient made at
+	// first enrolment; only the patient changes it later.
+	ResearchConsent Consent `protobuf:"varint,4,opt,name=research_consent,json=researchConsent,proto3,enum=medchain.v1.Consent" json:"research_consent,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *EnrolPatient) Reset() {
+	*x = EnrolPatient{}
+	mi := &file_medchain_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrolPatient) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrolPatient) ProtoMessage() {}
+
+func (x *EnrolPatient) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrolPatient.ProtoReflect.Descriptor instead.
+func (*EnrolPatient) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *EnrolPatient) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+func (x *EnrolPatient) GetPubkey() []byte {
+	if x != nil {
+		return x.Pubkey
+	}
+	return nil
+}
+
+func (x *EnrolPatient) GetSealPubkey() []byte {
+	if x != nil {
+		return x.SealPubkey
+	}
+	return nil
+}
+
+func (x *EnrolPatient) GetResearchConsent() Consent {
+	if x != nil {
+		return x.ResearchConsent
+	}
+	return Consent_CONSENT_UNSPECIFIED
+}
+
+// EnrolDoctor ("doctor.enrol"): a hospital operator enrols a doctor of its
+// hospital.
+type EnrolDoctor struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Pubkey     []byte                 `protobuf:"bytes,1,opt,name=pubkey,proto3" json:"pubkey,omitempty"`
+	SealPubkey []byte                 `protobuf:"bytes,2,opt,name=seal_pubkey,json=sealPubkey,proto3" json:"seal_pubkey,omitempty"`
+	// label is a short non-identifying staff label.
+	Label         string `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	Emergency     bool   `protobuf:"varint,4,opt,name=emergency,proto3" json:"emergency,omitempty"`
+	Reviewer      bool   `protobuf:"varint,5,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrolDoctor) Reset() {
+	*x = EnrolDoctor{}
+	mi := &file_medchain_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrolDoctor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrolDoctor) ProtoMessage() {}
+
+func (x *EnrolDoctor) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrolDoctor.ProtoReflect.Descriptor instead.
+func (*EnrolDoctor) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *EnrolDoctor) GetPubkey() []byte {
+	if x != nil {
+		return x.Pubkey
+	}
+	return nil
+}
+
+func (x *EnrolDoctor) GetSealPubkey() []byte {
+	if x != nil {
+		return x.SealPubkey
+	}
+	return nil
+}
+
+func (x *EnrolDoctor) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *EnrolDoctor) GetEmergency() bool {
+	if x != nil {
+		return x.Emergency
+	}
+	return false
+}
+
+func (x *EnrolDoctor) GetReviewer() bool {
+	if x != nil {
+		return x.Reviewer
+	}
+	return false
+}
+
+// UpdateDoctor ("doctor.update"): the operator of a doctor's hospital sets
+// its emergency and reviewer duties.
+type UpdateDoctor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Doctor        string                 `protobuf:"bytes,1,opt,name=doctor,proto3" json:"doctor,omitempty"`
+	Emergency     bool                   `protobuf:"varint,2,opt,name=emergency,proto3" json:"emergency,omitempty"`
+	Reviewer      bool                   `protobuf:"varint,3,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateDoctor) Reset() {
+	*x = UpdateDoctor{}
+	mi := &file_medchain_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateDoctor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateDoctor) ProtoMessage() {}
+
+func (x *UpdateDoctor) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateDoctor.ProtoReflect.Descriptor instead.
+func (*UpdateDoctor) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UpdateDoctor) GetDoctor() string {
+	if x != nil {
+		return x.Doctor
+	}
+	return ""
+}
+
+func (x *UpdateDoctor) GetEmergency() bool {
+	if x != nil {
+		return x.Emergency
+	}
+	return false
+}
+
+func (x *UpdateDoctor) GetReviewer() bool {
+	if x != nil {
+		return x.Reviewer
+	}
+	return false
+}
+
+// Patient is the state record of one pseudonym: its one account and the
+// member hospitals that enrolled it (ascending).
+type Patient struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pseudonym     string                 `protobuf:"bytes,1,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Hospitals     []string               `protobuf:"bytes,3,rep,name=hospitals,proto3" json:"hospitals,omitempty"`
+	Height        int64                  `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Patient) Reset() {
+	*x = Patient{}
+	mi := &file_medchain_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Patient) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Patient) ProtoMessage() {}
+
+func (x *Patient) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Patient.ProtoReflect.Descriptor instead.
+func (*Patient) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Patient) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+func (x *Patient) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Patient) GetHospitals() []string {
+	if x != nil {
+		return x.Hospitals
+	}
+	return nil
+}
+
+func (x *Patient) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// RegisterRecord ("record.register"): the custodian hospital's operator
+// registers an encrypted record kept in its vault.
+type RegisterRecord struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RecordId  string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Pseudonym string                 `protobuf:"bytes,2,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	// resource_types are FHIR resource type names, strictly ascending.
+	ResourceTypes []string `protobuf:"bytes,3,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	// content_hash is SHA-256 of the ciphertext; size its length in bytes.
+	ContentHash []byte `protobuf:"bytes,4,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
+	Size        uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// date is the record's clinical date, YYYYMMDD.
+	Date uint32 `protobuf:"varint,6,opt,name=date,proto3" json:"date,omitempty"`
+	// The record's data key sealed to the patient's and to the custodian's
+	// seal keys (opaque to the chain).
+	SealedKeyPatient   []byte `protobuf:"bytes,7,opt,name=sealed_key_patient,json=sealedKeyPatient,proto3" json:"sealed_key_patient,omitempty"`
+	SealedKeyCustodian []byte `protobuf:"bytes,8,opt,name=sealed_key_custodian,json=sealedKeyCustodian,proto3" json:"sealed_key_custodian,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RegisterRecord) Reset() {
+	*x = RegisterRecord{}
+	mi := &file_medchain_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterRecord) ProtoMessage() {}
+
+func (x *RegisterRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterRecord.ProtoReflect.Descriptor instead.
+func (*RegisterRecord) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RegisterRecord) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *RegisterRecord) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+func (x *RegisterRecord) GetResourceTypes() []string {
+	if x != nil {
+		return x.ResourceTypes
+	}
+	return nil
+}
+
+func (x *RegisterRecord) GetContentHash() []byte {
+	if x != nil {
+		return x.ContentHash
+	}
+	return nil
+}
+
+func (x *RegisterRecord) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *RegisterRecord) GetDate() uint32 {
+	if x != nil {
+		return x.Date
+	}
+	return 0
+}
+
+func (x *RegisterRecord) GetSealedKeyPatient() []byte {
+	if x != nil {
+		return x.SealedKeyPatient
+	}
+	return nil
+}
+
+func (x *RegisterRecord) GetSealedKeyCustodian() []byte {
+	if x != nil {
+		return x.SealedKeyCustodian
+	}
+	return nil
+}
+
+// Record is the state record of a registered record. Erasure clears the
+// sealed keys and keeps the rest as evidence.
+type Record struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Id                 string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Pseudonym          string                 `protobuf:"bytes,2,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	Custodian          string                 `protobuf:"bytes,3,opt,name=custodian,proto3" json:"custodian,omitempty"`
+	ResourceTypes      []string               `protobuf:"bytes,4,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	ContentHash        []byte                 `protobuf:"bytes,5,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
+	Size               uint64                 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	Date               uint32                 `protobuf:"varint,7,opt,name=date,proto3" json:"date,omitempty"`
+	SealedKeyPatient   []byte                 `protobuf:"bytes,8,opt,name=sealed_key_patient,json=sealedKeyPatient,proto3" json:"sealed_key_patient,omitempty"`
+	SealedKeyCustodian []byte                 `protobuf:"bytes,9,opt,name=sealed_key_custodian,json=sealedKeyCustodian,proto3" json:"sealed_key_custodian,omitempty"`
+	Height             int64                  `protobuf:"varint,10,opt,name=height,proto3" json:"height,omitempty"`
+	Erased             bool                   `protobuf:"varint,11,opt,name=erased,proto3" json:"erased,omitempty"`
+	ErasedHeight       int64                  `protobuf:"varint,12,opt,name=erased_height,json=erasedHeight,proto3" json:"erased_height,omitempty"`
+	ErasedBy           string                 `protobuf:"bytes,13,opt,name=erased_by,json=erasedBy,proto3" json:"erased_by,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Record) Reset() {
+	*x = Record{}
+	mi := &file_medchain_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Record) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Record) ProtoMessage() {}
+
+func (x *Record) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Record.ProtoReflect.Descriptor instead.
+func (*Record) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Record) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Record) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+func (x *Record) GetCustodian() string {
+	if x != nil {
+		return x.Custodian
+	}
+	return ""
+}
+
+func (x *Record) GetResourceTypes() []string {
+	if x != nil {
+		return x.ResourceTypes
+	}
+	return nil
+}
+
+func (x *Record) GetContentHash() []byte {
+	if x != nil {
+		return x.ContentHash
+	}
+	return nil
+}
+
+func (x *Record) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Record) GetDate() uint32 {
+	if x != nil {
+		return x.Date
+	}
+	return 0
+}
+
+func (x *Record) GetSealedKeyPatient() []byte {
+	if x != nil {
+		return x.SealedKeyPatient
+	}
+	return nil
+}
+
+func (x *Record) GetSealedKeyCustodian() []byte {
+	if x != nil {
+		return x.SealedKeyCustodian
+	}
+	return nil
+}
+
+func (x *Record) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Record) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
+func (x *Record) GetErasedHeight() int64 {
+	if x != nil {
+		return x.ErasedHeight
+	}
+	return 0
+}
+
+func (x *Record) GetErasedBy() string {
+	if x != nil {
+		return x.ErasedBy
+	}
+	return ""
+}
+
+// GrantScope is either a list of record ids (strictly ascending) or a
+// filter: resource types (strictly ascending; a record is in scope when
+// all its types are listed) and an inclusive date range (0 = open).
+type GrantScope struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecordIds     []string               `protobuf:"bytes,1,rep,name=record_ids,json=recordIds,proto3" json:"record_ids,omitempty"`
+	ResourceTypes []string               `protobuf:"bytes,2,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	DateFrom      uint32                 `protobuf:"varint,3,opt,name=date_from,json=dateFrom,proto3" json:"date_from,omitempty"`
+	DateTo        uint32                 `protobuf:"varint,4,opt,name=date_to,json=dateTo,proto3" json:"date_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantScope) Reset() {
+	*x = GrantScope{}
+	mi := &file_medchain_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantScope) ProtoMessage() {}
+
+func (x *GrantScope) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantScope.ProtoReflect.Descriptor instead.
+func (*GrantScope) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GrantScope) GetRecordIds() []string {
+	if x != nil {
+		return x.RecordIds
+	}
+	return nil
+}
+
+func (x *GrantScope) GetResourceTypes() []string {
+	if x != nil {
+		return x.ResourceTypes
+	}
+	return nil
+}
+
+func (x *GrantScope) GetDateFrom() uint32 {
+	if x != nil {
+		return x.DateFrom
+	}
+	return 0
+}
+
+func (x *GrantScope) GetDateTo() uint32 {
+	if x != nil {
+		return x.DateTo
+	}
+	return 0
+}
+
+// SealedKey is a record's data key sealed to a grantee.
+type SealedKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecordId      string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Sealed        []byte                 `protobuf:"bytes,2,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedKey) Reset() {
+	*x = SealedKey{}
+	mi := &file_medchain_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedKey) ProtoMessage() {}
+
+func (x *SealedKey) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
+func (*SealedKey) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SealedKey) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *SealedKey) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+// CreateGrant ("grant.create"): a patient grants a doctor access.
+type CreateGrant struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Grantee string                 `protobuf:"bytes,1,opt,name=grantee,proto3" json:"grantee,omitempty"`
+	Scope   *GrantScope            `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	// purposes the grantee may give, strictly ascending, never EMERGENCY.
+	Purposes []Purpose `protobuf:"varint,3,rep,packed,name=purposes,proto3,enum=medchain.v1.Purpose" json:"purposes,omitempty"`
+	// expiry_height is the last height at which the grant is valid.
+	ExpiryHeight int64 `protobuf:"varint,4,opt,name=expiry_height,json=expiryHeight,proto3" json:"expiry_height,omitempty"`
+	Forwardable  bool  `protobuf:"varint,5,opt,name=forwardable,proto3" json:"forwardable,omitempty"`
+	// keys: one per record of a record-id scope, in the same order; for a
+	// filter scope, optional, strictly ascending by record id.
+	Keys          []*SealedKey `protobuf:"bytes,6,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGrant) Reset() {
+	*x = CreateGrant{}
+	mi := &file_medchain_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGrant) ProtoMessage() {}
+
+func (x *CreateGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGrant.ProtoReflect.Descriptor instead.
+func (*CreateGrant) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CreateGrant) GetGrantee() string {
+	if x != nil {
+		return x.Grantee
+	}
+	return ""
+}
+
+func (x *CreateGrant) GetScope() *GrantScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *CreateGrant) GetPurposes() []Purpose {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *CreateGrant) GetExpiryHeight() int64 {
+	if x != nil {
+		return x.ExpiryHeight
+	}
+	return 0
+}
+
+func (x *CreateGrant) GetForwardable() bool {
+	if x != nil {
+		return x.Forwardable
+	}
+	return false
+}
+
+func (x *CreateGrant) GetKeys() []*SealedKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// ForwardGrant ("grant.forward"): the grantee of a forwardable grant
+// forwards it to a colleague, with the keys re-sealed to them. The child
+// keeps the parent's scope; purposes are a subset, expiry no later.
+type ForwardGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Parent        uint64                 `protobuf:"varint,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	Grantee       string                 `protobuf:"bytes,2,opt,name=grantee,proto3" json:"grantee,omitempty"`
+	Purposes      []Purpose              `protobuf:"varint,3,rep,packed,name=purposes,proto3,enum=medchain.v1.Purpose" json:"purposes,omitempty"`
+	ExpiryHeight  int64                  `protobuf:"varint,4,opt,name=expiry_height,json=expiryHeight,proto3" json:"expiry_height,omitempty"`
+	Forwardable   bool                   `protobuf:"varint,5,opt,name=forwardable,proto3" json:"forwardable,omitempty"`
+	Keys          []*SealedKey           `protobuf:"bytes,6,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardGrant) Reset() {
+	*x = ForwardGrant{}
+	mi := &file_medchain_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardGrant) ProtoMessage() {}
+
+func (x *ForwardGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardGrant.ProtoReflect.Descriptor instead.
+func (*ForwardGrant) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ForwardGrant) GetParent() uint64 {
+	if x != nil {
+		return x.Parent
+	}
+	return 0
+}
+
+func (x *ForwardGrant) GetGrantee() string {
+	if x != nil {
+		return x.Grantee
+	}
+	return ""
+}
+
+func (x *ForwardGrant) GetPurposes() []Purpose {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *ForwardGrant) GetExpiryHeight() int64 {
+	if x != nil {
+		return x.ExpiryHeight
+	}
+	return 0
+}
+
+func (x *ForwardGrant) GetForwardable() bool {
+	if x != nil {
+		return x.Forwardable
+	}
+	return false
+}
+
+func (x *ForwardGrant) GetKeys() []*SealedKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// RevokeGrant ("grant.revoke"): the patient (any grant of its trees) or a
+// forwarder (its own forwards) revokes a grant and so everything below it.
+type RevokeGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Grant         uint64                 `protobuf:"varint,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeGrant) Reset() {
+	*x = RevokeGrant{}
+	mi := &file_medchain_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeGrant) ProtoMessage() {}
+
+func (x *RevokeGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeGrant.ProtoReflect.Descriptor instead.
+func (*RevokeGrant) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RevokeGrant) GetGrant() uint64 {
+	if x != nil {
+		return x.Grant
+	}
+	return 0
+}
+
+// Grant is the state record of a grant or of a forward (parent != 0).
+type Grant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Pseudonym     string                 `protobuf:"bytes,2,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	Grantor       string                 `protobuf:"bytes,3,opt,name=grantor,proto3" json:"grantor,omitempty"`
+	Grantee       string                 `protobuf:"bytes,4,opt,name=grantee,proto3" json:"grantee,omitempty"`
+	Scope         *GrantScope            `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
+	Purposes      []Purpose              `protobuf:"varint,6,rep,packed,name=purposes,proto3,enum=medchain.v1.Purpose" json:"purposes,omitempty"`
+	ExpiryHeight  int64                  `protobuf:"varint,7,opt,name=expiry_height,json=expiryHeight,proto3" json:"expiry_height,omitempty"`
+	Forwardable   bool                   `protobuf:"varint,8,opt,name=forwardable,proto3" json:"forwardable,omitempty"`
+	Parent        uint64                 `protobuf:"varint,9,opt,name=parent,proto3" json:"parent,omitempty"`
+	Root          uint64                 `protobuf:"varint,10,opt,name=root,proto3" json:"root,omitempty"`
+	Depth         uint32                 `protobuf:"varint,11,opt,name=depth,proto3" json:"depth,omitempty"`
+	Height        int64                  `protobuf:"varint,12,opt,name=height,proto3" json:"height,omitempty"`
+	Revoked       bool                   `protobuf:"varint,13,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	RevokedHeight int64                  `protobuf:"varint,14,opt,name=revoked_height,json=revokedHeight,proto3" json:"revoked_height,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,15,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	// keyed_records lists, ascending, the records with a key copy under
+	// this grant.
+	KeyedRecords  []string `protobuf:"bytes,16,rep,name=keyed_records,json=keyedRecords,proto3" json:"keyed_records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_medchain_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Grant) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Grant) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+func (x *Grant) GetGrantor() string {
+	if x != nil {
+		return x.Grantor
+	}
+	return ""
+}
+
+func (x *Grant) GetGrantee() string {
+	if x != nil {
+		return x.Grantee
+	}
+	return ""
+}
+
+func (x *Grant) GetScope() *GrantScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *Grant) GetPurposes() []Purpose {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *Grant) GetExpiryHeight() int64 {
+	if x != nil {
+		return x.ExpiryHeight
+	}
+	return 0
+}
+
+func (x *Grant) GetForwardable() bool {
+	if x != nil {
+		return x.Forwardable
+	}
+	return false
+}
+
+func (x *Grant) GetParent() uint64 {
+	if x != nil {
+		return x.Parent
+	}
+	return 0
+}
+
+func (x *Grant) GetRoot() uint64 {
+	if x != nil {
+		return x.Root
+	}
+	return 0
+}
+
+func (x *Grant) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *Grant) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Grant) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *Grant) GetRevokedHeight() int64 {
+	if x != nil {
+		return x.RevokedHeight
+	}
+	return 0
+}
+
+func (x *Grant) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+func (x *Grant) GetKeyedRecords() []string {
+	if x != nil {
+		return x.KeyedRecords
+	}
+	return nil
+}
+
+// RequestAccess ("access.request"): a doctor asks to read a record, under
+// a grant or by breaking the glass (with a reason).
+type RequestAccess struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecordId      string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Purpose       Purpose                `protobuf:"varint,2,opt,name=purpose,proto3,enum=medchain.v1.Purpose" json:"purpose,omitempty"`
+	Grant         uint64                 `protobuf:"varint,3,opt,name=grant,proto3" json:"grant,omitempty"`
+	BreakGlass    bool                   `protobuf:"varint,4,opt,name=break_glass,json=breakGlass,proto3" json:"break_glass,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestAccess) Reset() {
+	*x = RequestAccess{}
+	mi := &file_medchain_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestAccess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestAccess) ProtoMessage() {}
+
+func (x *RequestAccess) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestAccess.ProtoReflect.Descriptor instead.
+func (*RequestAccess) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RequestAccess) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *RequestAccess) GetPurpose() Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return Purpose_PURPOSE_UNSPECIFIED
+}
+
+func (x *RequestAccess) GetGrant() uint64 {
+	if x != nil {
+		return x.Grant
+	}
+	return 0
+}
+
+func (x *RequestAccess) GetBreakGlass() bool {
+	if x != nil {
+		return x.BreakGlass
+	}
+	return false
+}
+
+func (x *RequestAccess) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Review is the review state of a break-glass access entry.
+type Review struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Open          bool                   `protobuf:"varint,1,opt,name=open,proto3" json:"open,omitempty"`
+	Reviewer      string                 `protobuf:"bytes,2,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	Finding       Finding                `protobuf:"varint,3,opt,name=finding,proto3,enum=medchain.v1.Finding" json:"finding,omitempty"`
+	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	Height        int64                  `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Review) Reset() {
+	*x = Review{}
+	mi := &file_medchain_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Review) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Review) ProtoMessage() {}
+
+func (x *Review) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Review.ProtoReflect.Descriptor instead.
+func (*Review) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Review) GetOpen() bool {
+	if x != nil {
+		return x.Open
+	}
+	return false
+}
+
+func (x *Review) GetReviewer() string {
+	if x != nil {
+		return x.Reviewer
+	}
+	return ""
+}
+
+func (x *Review) GetFinding() Finding {
+	if x != nil {
+		return x.Finding
+	}
+	return Finding_FINDING_UNSPECIFIED
+}
+
+func (x *Review) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Review) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// AccessEntry is the state record of one allowed access: the custodian's
+// gateway serves the ciphertext to its doctor.
+type AccessEntry struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Doctor         string                 `protobuf:"bytes,2,opt,name=doctor,proto3" json:"doctor,omitempty"`
+	DoctorHospital string                 `protobuf:"bytes,3,opt,name=doctor_hospital,json=doctorHospital,proto3" json:"doctor_hospital,omitempty"`
+	RecordId       string                 `protobuf:"bytes,4,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Custodian      string                 `protobuf:"bytes,5,opt,name=custodian,proto3" json:"custodian,omitempty"`
+	Grant          uint64                 `protobuf:"varint,6,opt,name=grant,proto3" json:"grant,omitempty"` // 0 for break-glass
+	BreakGlass     bool                   `protobuf:"varint,7,opt,name=break_glass,json=breakGlass,proto3" json:"break_glass,omitempty"`
+	Purpose        Purpose                `protobuf:"varint,8,opt,name=purpose,proto3,enum=medchain.v1.Purpose" json:"purpose,omitempty"`
+	Height         int64                  `protobuf:"varint,9,opt,name=height,proto3" json:"height,omitempty"`
+	Reason         string                 `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	KeySource      KeySource              `protobuf:"varint,11,opt,name=key_source,json=keySource,proto3,enum=medchain.v1.KeySource" json:"key_source,omitempty"`
+	Review         *Review                `protobuf:"bytes,12,opt,name=review,proto3" json:"review,omitempty"` // set for break-glass only
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AccessEntry) Reset() {
+	*x = AccessEntry{}
+	mi := &file_medchain_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessEntry) ProtoMessage() {}
+
+func (x *AccessEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
+func (*AccessEntry) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AccessEntry) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AccessEntry) GetDoctor() string {
+	if x != nil {
+		return x.Doctor
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetDoctorHospital() string {
+	if x != nil {
+		return x.DoctorHospital
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetCustodian() string {
+	if x != nil {
+		return x.Custodian
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetGrant() uint64 {
+	if x != nil {
+		return x.Grant
+	}
+	return 0
+}
+
+func (x *AccessEntry) GetBreakGlass() bool {
+	if x != nil {
+		return x.BreakGlass
+	}
+	return false
+}
+
+func (x *AccessEntry) GetPurpose() Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return Purpose_PURPOSE_UNSPECIFIED
+}
+
+func (x *AccessEntry) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *AccessEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetKeySource() KeySource {
+	if x != nil {
+		return x.KeySource
+	}
+	return KeySource_KEY_SOURCE_UNSPECIFIED
+}
+
+func (x *AccessEntry) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+// ReviewBreakGlass ("breakglass.review"): a reviewer of the custodian
+// hospital closes an open break-glass entry.
+type ReviewBreakGlass struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Access        uint64                 `protobuf:"varint,1,opt,name=access,proto3" json:"access,omitempty"`
+	Finding       Finding                `protobuf:"varint,2,opt,name=finding,proto3,enum=medchain.v1.Finding" json:"finding,omitempty"`
+	Note          string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewBreakGlass) Reset() {
+	*x = ReviewBreakGlass{}
+	mi := &file_medchain_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewBreakGlass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewBreakGlass) ProtoMessage() {}
+
+func (x *ReviewBreakGlass) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewBreakGlass.ProtoReflect.Descriptor instead.
+func (*ReviewBreakGlass) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReviewBreakGlass) GetAccess() uint64 {
+	if x != nil {
+		return x.Access
+	}
+	return 0
+}
+
+func (x *ReviewBreakGlass) GetFinding() Finding {
+	if x != nil {
+		return x.Finding
+	}
+	return Finding_FINDING_UNSPECIFIED
+}
+
+func (x *ReviewBreakGlass) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// EraseRecord ("record.erase"): the patient or the custodian's operator
+// erases a record (crypto-shredding).
+type EraseRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecordId      string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseRecord) Reset() {
+	*x = EraseRecord{}
+	mi := &file_medchain_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseRecord) ProtoMessage() {}
+
+func (x *EraseRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseRecord.ProtoReflect.Descriptor instead.
+func (*EraseRecord) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *EraseRecord) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+// SetConsent ("patient.consent"): a patient opts in or out of research
+// from this height on.
+type SetConsent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Research      Consent                `protobuf:"varint,1,opt,name=research,proto3,enum=medchain.v1.Consent" json:"research,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConsent) Reset() {
+	*x = SetConsent{}
+	mi := &file_medchain_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConsent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConsent) ProtoMessage() {}
+
+func (x *SetConsent) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConsent.ProtoReflect.Descriptor instead.
+func (*SetConsent) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SetConsent) GetResearch() Consent {
+	if x != nil {
+		return x.Research
+	}
+	return Consent_CONSENT_UNSPECIFIED
+}
+
+// ConsentRecord is one entry of a patient's consent history.
+type ConsentRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pseudonym     string                 `protobuf:"bytes,1,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	Research      Consent                `protobuf:"varint,2,opt,name=research,proto3,enum=medchain.v1.Consent" json:"research,omitempty"`
+	Height        int64                  `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	By            string                 `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsentRecord) Reset() {
+	*x = ConsentRecord{}
+	mi := &file_medchain_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentRecord) ProtoMessage() {}
+
+func (x *ConsentRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentRecord.ProtoReflect.Descriptor instead.
+func (*ConsentRecord) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ConsentRecord) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+func (x *ConsentRecord) GetResearch() Consent {
+	if x != nil {
+		return x.Research
+	}
+	return Consent_CONSENT_UNSPECIFIED
+}
+
+func (x *ConsentRecord) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *ConsentRecord) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+// SetGateway ("hospital.gateway"): an operator publishes its gateway's URL
+// and TLS certificate fingerprint, so clients pin it.
+type SetGateway struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	CertSha256    []byte                 `protobuf:"bytes,2,opt,name=cert_sha256,json=certSha256,proto3" json:"cert_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetGateway) Reset() {
+	*x = SetGateway{}
+	mi := &file_medchain_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetGateway) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetGateway) ProtoMessage() {}
+
+func (x *SetGateway) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetGateway.ProtoReflect.Descriptor instead.
+func (*SetGateway) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SetGateway) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SetGateway) GetCertSha256() []byte {
+	if x != nil {
+		return x.CertSha256
+	}
+	return nil
+}
+
+// Gateway is the published gateway of a member hospital.
+type Gateway struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hospital      string                 `protobuf:"bytes,1,opt,name=hospital,proto3" json:"hospital,omitempty"`
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	CertSha256    []byte                 `protobuf:"bytes,3,opt,name=cert_sha256,json=certSha256,proto3" json:"cert_sha256,omitempty"`
+	Height        int64                  `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Gateway) Reset() {
+	*x = Gateway{}
+	mi := &file_medchain_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Gateway) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Gateway) ProtoMessage() {}
+
+func (x *Gateway) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Gateway.ProtoReflect.Descriptor instead.
+func (*Gateway) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *Gateway) GetHospital() string {
+	if x != nil {
+		return x.Hospital
+	}
+	return ""
+}
+
+func (x *Gateway) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Gateway) GetCertSha256() []byte {
+	if x != nil {
+		return x.CertSha256
+	}
+	return nil
+}
+
+func (x *Gateway) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// RecordList, GrantList, AccessList and ConsentHistory answer the
+// "/records/..." list queries.
+type RecordList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordList) Reset() {
+	*x = RecordList{}
+	mi := &file_medchain_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordList) ProtoMessage() {}
+
+func (x *RecordList) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordList.ProtoReflect.Descriptor instead.
+func (*RecordList) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RecordList) GetRecords() []*Record {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type GrantList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Grants        []*Grant               `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantList) Reset() {
+	*x = GrantList{}
+	mi := &file_medchain_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantList) ProtoMessage() {}
+
+func (x *GrantList) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantList.ProtoReflect.Descriptor instead.
+func (*GrantList) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GrantList) GetGrants() []*Grant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+type AccessList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*AccessEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessList) Reset() {
+	*x = AccessList{}
+	mi := &file_medchain_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessList) ProtoMessage() {}
+
+func (x *AccessList) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessList.ProtoReflect.Descriptor instead.
+func (*AccessList) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AccessList) GetEntries() []*AccessEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type ConsentHistory struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ConsentRecord       `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsentHistory) Reset() {
+	*x = ConsentHistory{}
+	mi := &file_medchain_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentHistory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentHistory) ProtoMessage() {}
+
+func (x *ConsentHistory) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentHistory.ProtoReflect.Descriptor instead.
+func (*ConsentHistory) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ConsentHistory) GetEntries() []*ConsentRecord {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// CommitKeyShare ("he.key_commit"): a member's commitment, SHA-256 of the
+// public_key_share it will post in "he.key_share" for key epoch `epoch`.
+// Shares are accepted only once every member has committed, and only if
+// they match: no member can choose its share after seeing the others'.
+type CommitKeyShare struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Commitment    []byte                 `protobuf:"bytes,2,opt,name=commitment,proto3" json:"commitment,omitempty"` // SHA-256(public_key_share), 32 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitKeyShare) Reset() {
+	*x = CommitKeyShare{}
+	mi := &file_medchain_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitKeyShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitKeyShare) ProtoMessage() {}
+
+func (x *CommitKeyShare) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitKeyShare.ProtoReflect.Descriptor instead.
+func (*CommitKeyShare) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CommitKeyShare) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *CommitKeyShare) GetCommitment() []byte {
+	if x != nil {
+		return x.Commitment
+	}
+	return nil
+}
+
 var File_medchain_proto protoreflect.FileDescriptor
 
 const file_medchain_proto_rawDesc = "" +
@@ -1620,7 +3802,7 @@ const file_medchain_proto_rawDesc = "" +
 	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x14\n" +
 	"\x05nonce\x18\x03 \x01(\x04R\x05nonce\x12\x12\n" +
 	"\x04type\x18\x04 \x01(\tR\x04type\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"\xd7\x01\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"\xd0\x02\n" +
 	"\aAccount\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06pubkey\x18\x02 \x01(\fR\x06pubkey\x12%\n" +
@@ -1628,7 +3810,13 @@ const file_medchain_proto_rawDesc = "" +
 	"\bhospital\x18\x04 \x01(\tR\bhospital\x12\x1a\n" +
 	"\bsequence\x18\x05 \x01(\x04R\bsequence\x12\x14\n" +
 	"\x05label\x18\x06 \x01(\tR\x05label\x12%\n" +
-	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\"\xcf\x01\n" +
+	"\x0ecreated_height\x18\a \x01(\x03R\rcreatedHeight\x12\x1f\n" +
+	"\vseal_pubkey\x18\b \x01(\fR\n" +
+	"sealPubkey\x12\x1c\n" +
+	"\temergency\x18\t \x01(\bR\temergency\x12\x1a\n" +
+	"\breviewer\x18\n" +
+	" \x01(\bR\breviewer\x12\x1c\n" +
+	"\tpseudonym\x18\v \x01(\tR\tpseudonym\"\xcf\x01\n" +
 	"\bHospital\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
@@ -1678,7 +3866,7 @@ const file_medchain_proto_rawDesc = "" +
 	"\x06height\x18\x05 \x01(\x03R\x06height\"B\n" +
 	"\x0eSealedShareRef\x12\x1c\n" +
 	"\trecipient\x18\x01 \x01(\x04R\trecipient\x12\x12\n" +
-	"\x04hash\x18\x02 \x01(\fR\x04hash\"\xd1\x01\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"\xef\x01\n" +
 	"\bKeyEpoch\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\x04R\amembers\x12\x1c\n" +
@@ -1686,7 +3874,8 @@ const file_medchain_proto_rawDesc = "" +
 	"\x06posted\x18\x04 \x03(\x04R\x06posted\x12\x14\n" +
 	"\x05ready\x18\x05 \x01(\bR\x05ready\x12&\n" +
 	"\x0fpublic_key_hash\x18\x06 \x01(\fR\rpublicKeyHash\x12!\n" +
-	"\fready_height\x18\a \x01(\x03R\vreadyHeight\"^\n" +
+	"\fready_height\x18\a \x01(\x03R\vreadyHeight\x12\x1c\n" +
+	"\tcommitted\x18\b \x03(\x04R\tcommitted\"^\n" +
 	"\x10SubmitCiphertext\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1e\n" +
 	"\n" +
@@ -1727,14 +3916,193 @@ const file_medchain_proto_rawDesc = "" +
 	"\x05label\x18\x04 \x01(\tR\x05label\x12\x16\n" +
 	"\x06height\x18\x05 \x01(\x03R\x06height\"S\n" +
 	"\x15DecryptionRequestList\x12:\n" +
-	"\brequests\x18\x01 \x03(\v2\x1e.medchain.v1.DecryptionRequestR\brequests*y\n" +
+	"\brequests\x18\x01 \x03(\v2\x1e.medchain.v1.DecryptionRequestR\brequests\"\xa6\x01\n" +
+	"\fEnrolPatient\x12\x1c\n" +
+	"\tpseudonym\x18\x01 \x01(\tR\tpseudonym\x12\x16\n" +
+	"\x06pubkey\x18\x02 \x01(\fR\x06pubkey\x12\x1f\n" +
+	"\vseal_pubkey\x18\x03 \x01(\fR\n" +
+	"sealPubkey\x12?\n" +
+	"\x10research_consent\x18\x04 \x01(\x0e2\x14.medchain.v1.ConsentR\x0fresearchConsent\"\x96\x01\n" +
+	"\vEnrolDoctor\x12\x16\n" +
+	"\x06pubkey\x18\x01 \x01(\fR\x06pubkey\x12\x1f\n" +
+	"\vseal_pubkey\x18\x02 \x01(\fR\n" +
+	"sealPubkey\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\x12\x1c\n" +
+	"\temergency\x18\x04 \x01(\bR\temergency\x12\x1a\n" +
+	"\breviewer\x18\x05 \x01(\bR\breviewer\"`\n" +
+	"\fUpdateDoctor\x12\x16\n" +
+	"\x06doctor\x18\x01 \x01(\tR\x06doctor\x12\x1c\n" +
+	"\temergency\x18\x02 \x01(\bR\temergency\x12\x1a\n" +
+	"\breviewer\x18\x03 \x01(\bR\breviewer\"w\n" +
+	"\aPatient\x12\x1c\n" +
+	"\tpseudonym\x18\x01 \x01(\tR\tpseudonym\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1c\n" +
+	"\thospitals\x18\x03 \x03(\tR\thospitals\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x03R\x06height\"\x9d\x02\n" +
+	"\x0eRegisterRecord\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1c\n" +
+	"\tpseudonym\x18\x02 \x01(\tR\tpseudonym\x12%\n" +
+	"\x0eresource_types\x18\x03 \x03(\tR\rresourceTypes\x12!\n" +
+	"\fcontent_hash\x18\x04 \x01(\fR\vcontentHash\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04date\x18\x06 \x01(\rR\x04date\x12,\n" +
+	"\x12sealed_key_patient\x18\a \x01(\fR\x10sealedKeyPatient\x120\n" +
+	"\x14sealed_key_custodian\x18\b \x01(\fR\x12sealedKeyCustodian\"\x98\x03\n" +
+	"\x06Record\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tpseudonym\x18\x02 \x01(\tR\tpseudonym\x12\x1c\n" +
+	"\tcustodian\x18\x03 \x01(\tR\tcustodian\x12%\n" +
+	"\x0eresource_types\x18\x04 \x03(\tR\rresourceTypes\x12!\n" +
+	"\fcontent_hash\x18\x05 \x01(\fR\vcontentHash\x12\x12\n" +
+	"\x04size\x18\x06 \x01(\x04R\x04size\x12\x12\n" +
+	"\x04date\x18\a \x01(\rR\x04date\x12,\n" +
+	"\x12sealed_key_patient\x18\b \x01(\fR\x10sealedKeyPatient\x120\n" +
+	"\x14sealed_key_custodian\x18\t \x01(\fR\x12sealedKeyCustodian\x12\x16\n" +
+	"\x06height\x18\n" +
+	" \x01(\x03R\x06height\x12\x16\n" +
+	"\x06erased\x18\v \x01(\bR\x06erased\x12#\n" +
+	"\rerased_height\x18\f \x01(\x03R\ferasedHeight\x12\x1b\n" +
+	"\terased_by\x18\r \x01(\tR\berasedBy\"\x88\x01\n" +
+	"\n" +
+	"GrantScope\x12\x1d\n" +
+	"\n" +
+	"record_ids\x18\x01 \x03(\tR\trecordIds\x12%\n" +
+	"\x0eresource_types\x18\x02 \x03(\tR\rresourceTypes\x12\x1b\n" +
+	"\tdate_from\x18\x03 \x01(\rR\bdateFrom\x12\x17\n" +
+	"\adate_to\x18\x04 \x01(\rR\x06dateTo\"@\n" +
+	"\tSealedKey\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x16\n" +
+	"\x06sealed\x18\x02 \x01(\fR\x06sealed\"\xfb\x01\n" +
+	"\vCreateGrant\x12\x18\n" +
+	"\agrantee\x18\x01 \x01(\tR\agrantee\x12-\n" +
+	"\x05scope\x18\x02 \x01(\v2\x17.medchain.v1.GrantScopeR\x05scope\x120\n" +
+	"\bpurposes\x18\x03 \x03(\x0e2\x14.medchain.v1.PurposeR\bpurposes\x12#\n" +
+	"\rexpiry_height\x18\x04 \x01(\x03R\fexpiryHeight\x12 \n" +
+	"\vforwardable\x18\x05 \x01(\bR\vforwardable\x12*\n" +
+	"\x04keys\x18\x06 \x03(\v2\x16.medchain.v1.SealedKeyR\x04keys\"\xe5\x01\n" +
+	"\fForwardGrant\x12\x16\n" +
+	"\x06parent\x18\x01 \x01(\x04R\x06parent\x12\x18\n" +
+	"\agrantee\x18\x02 \x01(\tR\agrantee\x120\n" +
+	"\bpurposes\x18\x03 \x03(\x0e2\x14.medchain.v1.PurposeR\bpurposes\x12#\n" +
+	"\rexpiry_height\x18\x04 \x01(\x03R\fexpiryHeight\x12 \n" +
+	"\vforwardable\x18\x05 \x01(\bR\vforwardable\x12*\n" +
+	"\x04keys\x18\x06 \x03(\v2\x16.medchain.v1.SealedKeyR\x04keys\"#\n" +
+	"\vRevokeGrant\x12\x14\n" +
+	"\x05grant\x18\x01 \x01(\x04R\x05grant\"\xf0\x03\n" +
+	"\x05Grant\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1c\n" +
+	"\tpseudonym\x18\x02 \x01(\tR\tpseudonym\x12\x18\n" +
+	"\agrantor\x18\x03 \x01(\tR\agrantor\x12\x18\n" +
+	"\agrantee\x18\x04 \x01(\tR\agrantee\x12-\n" +
+	"\x05scope\x18\x05 \x01(\v2\x17.medchain.v1.GrantScopeR\x05scope\x120\n" +
+	"\bpurposes\x18\x06 \x03(\x0e2\x14.medchain.v1.PurposeR\bpurposes\x12#\n" +
+	"\rexpiry_height\x18\a \x01(\x03R\fexpiryHeight\x12 \n" +
+	"\vforwardable\x18\b \x01(\bR\vforwardable\x12\x16\n" +
+	"\x06parent\x18\t \x01(\x04R\x06parent\x12\x12\n" +
+	"\x04root\x18\n" +
+	" \x01(\x04R\x04root\x12\x14\n" +
+	"\x05depth\x18\v \x01(\rR\x05depth\x12\x16\n" +
+	"\x06height\x18\f \x01(\x03R\x06height\x12\x18\n" +
+	"\arevoked\x18\r \x01(\bR\arevoked\x12%\n" +
+	"\x0erevoked_height\x18\x0e \x01(\x03R\rrevokedHeight\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\x0f \x01(\tR\trevokedBy\x12#\n" +
+	"\rkeyed_records\x18\x10 \x03(\tR\fkeyedRecords\"\xab\x01\n" +
+	"\rRequestAccess\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12.\n" +
+	"\apurpose\x18\x02 \x01(\x0e2\x14.medchain.v1.PurposeR\apurpose\x12\x14\n" +
+	"\x05grant\x18\x03 \x01(\x04R\x05grant\x12\x1f\n" +
+	"\vbreak_glass\x18\x04 \x01(\bR\n" +
+	"breakGlass\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x94\x01\n" +
+	"\x06Review\x12\x12\n" +
+	"\x04open\x18\x01 \x01(\bR\x04open\x12\x1a\n" +
+	"\breviewer\x18\x02 \x01(\tR\breviewer\x12.\n" +
+	"\afinding\x18\x03 \x01(\x0e2\x14.medchain.v1.FindingR\afinding\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\x03R\x06height\"\x94\x03\n" +
+	"\vAccessEntry\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06doctor\x18\x02 \x01(\tR\x06doctor\x12'\n" +
+	"\x0fdoctor_hospital\x18\x03 \x01(\tR\x0edoctorHospital\x12\x1b\n" +
+	"\trecord_id\x18\x04 \x01(\tR\brecordId\x12\x1c\n" +
+	"\tcustodian\x18\x05 \x01(\tR\tcustodian\x12\x14\n" +
+	"\x05grant\x18\x06 \x01(\x04R\x05grant\x12\x1f\n" +
+	"\vbreak_glass\x18\a \x01(\bR\n" +
+	"breakGlass\x12.\n" +
+	"\apurpose\x18\b \x01(\x0e2\x14.medchain.v1.PurposeR\apurpose\x12\x16\n" +
+	"\x06height\x18\t \x01(\x03R\x06height\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\x125\n" +
+	"\n" +
+	"key_source\x18\v \x01(\x0e2\x16.medchain.v1.KeySourceR\tkeySource\x12+\n" +
+	"\x06review\x18\f \x01(\v2\x13.medchain.v1.ReviewR\x06review\"n\n" +
+	"\x10ReviewBreakGlass\x12\x16\n" +
+	"\x06access\x18\x01 \x01(\x04R\x06access\x12.\n" +
+	"\afinding\x18\x02 \x01(\x0e2\x14.medchain.v1.FindingR\afinding\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"*\n" +
+	"\vEraseRecord\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\">\n" +
+	"\n" +
+	"SetConsent\x120\n" +
+	"\bresearch\x18\x01 \x01(\x0e2\x14.medchain.v1.ConsentR\bresearch\"\x87\x01\n" +
+	"\rConsentRecord\x12\x1c\n" +
+	"\tpseudonym\x18\x01 \x01(\tR\tpseudonym\x120\n" +
+	"\bresearch\x18\x02 \x01(\x0e2\x14.medchain.v1.ConsentR\bresearch\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x03R\x06height\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\tR\x02by\"?\n" +
+	"\n" +
+	"SetGateway\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
+	"\vcert_sha256\x18\x02 \x01(\fR\n" +
+	"certSha256\"p\n" +
+	"\aGateway\x12\x1a\n" +
+	"\bhospital\x18\x01 \x01(\tR\bhospital\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1f\n" +
+	"\vcert_sha256\x18\x03 \x01(\fR\n" +
+	"certSha256\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x03R\x06height\";\n" +
+	"\n" +
+	"RecordList\x12-\n" +
+	"\arecords\x18\x01 \x03(\v2\x13.medchain.v1.RecordR\arecords\"7\n" +
+	"\tGrantList\x12*\n" +
+	"\x06grants\x18\x01 \x03(\v2\x12.medchain.v1.GrantR\x06grants\"@\n" +
+	"\n" +
+	"AccessList\x122\n" +
+	"\aentries\x18\x01 \x03(\v2\x18.medchain.v1.AccessEntryR\aentries\"F\n" +
+	"\x0eConsentHistory\x124\n" +
+	"\aentries\x18\x01 \x03(\v2\x1a.medchain.v1.ConsentRecordR\aentries\"F\n" +
+	"\x0eCommitKeyShare\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1e\n" +
+	"\n" +
+	"commitment\x18\x02 \x01(\fR\n" +
+	"commitment*y\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
 	"\vROLE_DOCTOR\x10\x02\x12\x10\n" +
 	"\fROLE_PATIENT\x10\x03\x12\x13\n" +
 	"\x0fROLE_RESEARCHER\x10\x04\x12\x10\n" +
-	"\fROLE_AUDITOR\x10\x05B.Z,github.com/medchain/medchain/contracts/pb;pbb\x06proto3"
+	"\fROLE_AUDITOR\x10\x05*\x80\x01\n" +
+	"\aPurpose\x12\x17\n" +
+	"\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11PURPOSE_TREATMENT\x10\x01\x12\x18\n" +
+	"\x14PURPOSE_CONSULTATION\x10\x02\x12\x14\n" +
+	"\x10PURPOSE_REFERRAL\x10\x03\x12\x15\n" +
+	"\x11PURPOSE_EMERGENCY\x10\x04*K\n" +
+	"\aConsent\x12\x17\n" +
+	"\x13CONSENT_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eCONSENT_OPT_IN\x10\x01\x12\x13\n" +
+	"\x0fCONSENT_OPT_OUT\x10\x02*l\n" +
+	"\aFinding\x12\x17\n" +
+	"\x13FINDING_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11FINDING_JUSTIFIED\x10\x01\x12\x17\n" +
+	"\x13FINDING_UNJUSTIFIED\x10\x02\x12\x18\n" +
+	"\x14FINDING_INCONCLUSIVE\x10\x03*W\n" +
+	"\tKeySource\x12\x1a\n" +
+	"\x16KEY_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10KEY_SOURCE_GRANT\x10\x01\x12\x18\n" +
+	"\x14KEY_SOURCE_CUSTODIAN\x10\x02B.Z,github.com/medchain/medchain/contracts/pb;pbb\x06proto3"
 
 var (
 	file_medchain_proto_rawDescOnce sync.Once
@@ -1748,47 +4116,97 @@ func file_medchain_proto_rawDescGZIP() []byte {
 	return file_medchain_proto_rawDescData
 }
 
-var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_medchain_proto_goTypes = []any{
 	(Role)(0),                     // 0: medchain.v1.Role
-	(DecryptionRequest_Status)(0), // 1: medchain.v1.DecryptionRequest.Status
-	(*Tx)(nil),                    // 2: medchain.v1.Tx
-	(*TxBody)(nil),                // 3: medchain.v1.TxBody
-	(*Account)(nil),               // 4: medchain.v1.Account
-	(*Hospital)(nil),              // 5: medchain.v1.Hospital
-	(*Params)(nil),                // 6: medchain.v1.Params
-	(*HEParams)(nil),              // 7: medchain.v1.HEParams
-	(*RegisterAccount)(nil),       // 8: medchain.v1.RegisterAccount
-	(*PostMemo)(nil),              // 9: medchain.v1.PostMemo
-	(*Memo)(nil),                  // 10: medchain.v1.Memo
-	(*HospitalList)(nil),          // 11: medchain.v1.HospitalList
-	(*SealedShare)(nil),           // 12: medchain.v1.SealedShare
-	(*PostKeyShare)(nil),          // 13: medchain.v1.PostKeyShare
-	(*KeyShareRecord)(nil),        // 14: medchain.v1.KeyShareRecord
-	(*SealedShareRef)(nil),        // 15: medchain.v1.SealedShareRef
-	(*KeyEpoch)(nil),              // 16: medchain.v1.KeyEpoch
-	(*SubmitCiphertext)(nil),      // 17: medchain.v1.SubmitCiphertext
-	(*RequestDecryption)(nil),     // 18: medchain.v1.RequestDecryption
-	(*DecryptionRequest)(nil),     // 19: medchain.v1.DecryptionRequest
-	(*PostKeySwitchShare)(nil),    // 20: medchain.v1.PostKeySwitchShare
-	(*CiphertextRecord)(nil),      // 21: medchain.v1.CiphertextRecord
-	(*DecryptionRequestList)(nil), // 22: medchain.v1.DecryptionRequestList
+	(Purpose)(0),                  // 1: medchain.v1.Purpose
+	(Consent)(0),                  // 2: medchain.v1.Consent
+	(Finding)(0),                  // 3: medchain.v1.Finding
+	(KeySource)(0),                // 4: medchain.v1.KeySource
+	(DecryptionRequest_Status)(0), // 5: medchain.v1.DecryptionRequest.Status
+	(*Tx)(nil),                    // 6: medchain.v1.Tx
+	(*TxBody)(nil),                // 7: medchain.v1.TxBody
+	(*Account)(nil),               // 8: medchain.v1.Account
+	(*Hospital)(nil),              // 9: medchain.v1.Hospital
+	(*Params)(nil),                // 10: medchain.v1.Params
+	(*HEParams)(nil),              // 11: medchain.v1.HEParams
+	(*RegisterAccount)(nil),       // 12: medchain.v1.RegisterAccount
+	(*PostMemo)(nil),              // 13: medchain.v1.PostMemo
+	(*Memo)(nil),                  // 14: medchain.v1.Memo
+	(*HospitalList)(nil),          // 15: medchain.v1.HospitalList
+	(*SealedShare)(nil),           // 16: medchain.v1.SealedShare
+	(*PostKeyShare)(nil),          // 17: medchain.v1.PostKeyShare
+	(*KeyShareRecord)(nil),        // 18: medchain.v1.KeyShareRecord
+	(*SealedShareRef)(nil),        // 19: medchain.v1.SealedShareRef
+	(*KeyEpoch)(nil),              // 20: medchain.v1.KeyEpoch
+	(*SubmitCiphertext)(nil),      // 21: medchain.v1.SubmitCiphertext
+	(*RequestDecryption)(nil),     // 22: medchain.v1.RequestDecryption
+	(*DecryptionRequest)(nil),     // 23: medchain.v1.DecryptionRequest
+	(*PostKeySwitchShare)(nil),    // 24: medchain.v1.PostKeySwitchShare
+	(*CiphertextRecord)(nil),      // 25: medchain.v1.CiphertextRecord
+	(*DecryptionRequestList)(nil), // 26: medchain.v1.DecryptionRequestList
+	(*EnrolPatient)(nil),          // 27: medchain.v1.EnrolPatient
+	(*EnrolDoctor)(nil),           // 28: medchain.v1.EnrolDoctor
+	(*UpdateDoctor)(nil),          // 29: medchain.v1.UpdateDoctor
+	(*Patient)(nil),               // 30: medchain.v1.Patient
+	(*RegisterRecord)(nil),        // 31: medchain.v1.RegisterRecord
+	(*Record)(nil),                // 32: medchain.v1.Record
+	(*GrantScope)(nil),            // 33: medchain.v1.GrantScope
+	(*SealedKey)(nil),             // 34: medchain.v1.SealedKey
+	(*CreateGrant)(nil),           // 35: medchain.v1.CreateGrant
+	(*ForwardGrant)(nil),          // 36: medchain.v1.ForwardGrant
+	(*RevokeGrant)(nil),           // 37: medchain.v1.RevokeGrant
+	(*Grant)(nil),                 // 38: medchain.v1.Grant
+	(*RequestAccess)(nil),         // 39: medchain.v1.RequestAccess
+	(*Review)(nil),                // 40: medchain.v1.Review
+	(*AccessEntry)(nil),           // 41: medchain.v1.AccessEntry
+	(*ReviewBreakGlass)(nil),      // 42: medchain.v1.ReviewBreakGlass
+	(*EraseRecord)(nil),           // 43: medchain.v1.EraseRecord
+	(*SetConsent)(nil),            // 44: medchain.v1.SetConsent
+	(*ConsentRecord)(nil),         // 45: medchain.v1.ConsentRecord
+	(*SetGateway)(nil),            // 46: medchain.v1.SetGateway
+	(*Gateway)(nil),               // 47: medchain.v1.Gateway
+	(*RecordList)(nil),            // 48: medchain.v1.RecordList
+	(*GrantList)(nil),             // 49: medchain.v1.GrantList
+	(*AccessList)(nil),            // 50: medchain.v1.AccessList
+	(*ConsentHistory)(nil),        // 51: medchain.v1.ConsentHistory
+	(*CommitKeyShare)(nil),        // 52: medchain.v1.CommitKeyShare
 }
 var file_medchain_proto_depIdxs = []int32{
 	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
-	7,  // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
+	11, // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
 	0,  // 2: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
-	5,  // 3: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
-	12, // 4: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
-	15, // 5: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
-	1,  // 6: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
-	19, // 7: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 3: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
+	16, // 4: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
+	19, // 5: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
+	5,  // 6: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
+	23, // 7: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
+	2,  // 8: medchain.v1.EnrolPatient.research_consent:type_name -> medchain.v1.Consent
+	33, // 9: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 10: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
+	34, // 11: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
+	1,  // 12: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
+	34, // 13: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
+	33, // 14: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 15: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
+	1,  // 16: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
+	3,  // 17: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
+	1,  // 18: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
+	4,  // 19: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
+	40, // 20: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
+	3,  // 21: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
+	2,  // 22: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
+	2,  // 23: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
+	32, // 24: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
+	38, // 25: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
+	41, // 26: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
+	45, // 27: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_medchain_proto_init() }
@@ -1801,8 +4219,8 @@ func file_medchain_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   21,
+			NumEnums:      6,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -23,10 +23,12 @@ type ceremony struct {
 	payload  *pb.PostKeyShare // exactly what goes on chain
 }
 
-// ceremonyDuty takes this member through key epoch epoch: post its share
-// (once, the same bytes on every resend), then, once the epoch is ready,
-// open the shares the others sealed to it and combine its threshold
-// secret. It returns nil while it is waiting for the others.
+// ceremonyDuty takes this member through key epoch epoch: generate and
+// seal its ceremony payload, commit to the SHA-256 of its public-key share,
+// post the share once every member has committed (once, the same bytes on
+// every resend), then, once the epoch is ready, open the shares the others
+// sealed to it and combine its threshold secret. It returns nil while it
+// is waiting for the others.
 func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 	if w.thresholds[epoch] != nil {
 		return nil
@@ -52,6 +54,7 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 		return nil
 	}
 	duty := fmt.Sprintf("key_share/%d", epoch)
+	commitDuty := fmt.Sprintf("key_commit/%d", epoch)
 	rec, err := queryMessage[pb.KeyShareRecord](ctx, w.cfg.Chain, keySharePath(epoch, me))
 	if err != nil {
 		return err
@@ -60,13 +63,39 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 		if ep.Ready {
 			return fmt.Errorf("key epoch %d is ready without a share of member %d", epoch, me)
 		}
-		c, err := w.loadOrCreateCeremony(ep, me, seals)
+		if !slices.Contains(ep.Committed, me) {
+			c, err := w.loadOrCreateCeremony(ep, me, seals)
+			if err != nil {
+				return err
+			}
+			_, err = w.send(ctx, commitDuty, hekeys.TypeKeyCommit, c.commit())
+			return err
+		}
+		delete(w.inflight, commitDuty)
+		c, err := w.loadCeremony(epoch, me)
 		if err != nil {
 			return err
+		}
+		if c == nil {
+			return fmt.Errorf("member %d committed to a key share for epoch %d, but its secret is not in this home's keyring (%s.secret): the share cannot be posted and the epoch cannot complete",
+				me, epoch, ceremonyName(epoch))
+		}
+		onChain, err := w.cfg.Chain.Query(ctx, commitPath(epoch, me))
+		if err != nil {
+			return err
+		}
+		if own := c.commit().Commitment; !bytes.Equal(onChain, own) {
+			return fmt.Errorf("member %d's commitment on chain (%s) is not that of the key share in this home's keyring (%s)",
+				me, shortHash(onChain), shortHash(own))
+		}
+		if len(ep.Committed) < len(ep.Members) {
+			w.log.Debug("HE worker: waiting for the other members' commitments", "epoch", epoch, "committed", len(ep.Committed), "members", len(ep.Members))
+			return nil
 		}
 		_, err = w.send(ctx, duty, hekeys.TypeKeyShare, c.payload)
 		return err
 	}
+	delete(w.inflight, commitDuty)
 	delete(w.inflight, duty)
 	c, err := w.loadCeremony(epoch, me)
 	if err != nil {
@@ -85,6 +114,13 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 		return nil
 	}
 	return w.combine(ctx, ep, me, c)
+}
+
+// commit is the "he.key_commit" payload of c: the SHA-256 of the public-key
+// share it holds, so a restarted worker computes the same commitment from
+// the sealed payload.
+func (c *ceremony) commit() *pb.CommitKeyShare {
+	return &pb.CommitKeyShare{Epoch: c.payload.Epoch, Commitment: blobHash(c.payload.PublicKeyShare)}
 }
 
 // loadOrCreateCeremony returns the sealed ceremony of ep for member me,

@@ -139,6 +139,9 @@ func epochPath(epoch uint64) string { return fmt.Sprintf("/he/epoch/%d", epoch) 
 func keySharePath(epoch, dealer uint64) string {
 	return fmt.Sprintf("/he/keyshare/%d/%d", epoch, dealer)
 }
+func commitPath(epoch, dealer uint64) string {
+	return fmt.Sprintf("/he/commit/%d/%d", epoch, dealer)
+}
 func blobPath(hash []byte) string    { return "/blob/" + hex.EncodeToString(hash) }
 func requestPath(id uint64) string   { return fmt.Sprintf("/he/request/%d", id) }
 func accountPath(addr string) string { return "/account/" + addr }

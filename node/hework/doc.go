@@ -1,6 +1,7 @@
 // Package hework is a hospital node's worker for the alliance's multiparty
-// key: it posts the member's collective-key share and its sealed Shamir
-// shares for the key ceremony, combines the shares it receives into its
+// key: it commits to the member's collective-key share, posts the share
+// and its sealed Shamir shares for the key ceremony once every member has
+// committed, combines the shares it receives into its
 // t-of-N threshold secret, and posts one key-switching share for every
 // decryption request whose active set names it.
 //

@@ -23,8 +23,8 @@ import (
 
 // fakeChain simulates one node of a medchain alliance as the hekeys
 // contract specifies it: the queries the worker reads, a mempool with
-// CheckTx's nonce rules, and blocks that run the ceremony and decryption
-// request rules. Tests commit blocks explicitly.
+// CheckTx's nonce rules, and blocks that run the ceremony (commit, then
+// reveal) and decryption request rules. Tests commit blocks explicitly.
 type fakeChain struct {
 	mu      sync.Mutex
 	t       testing.TB
@@ -35,6 +35,7 @@ type fakeChain struct {
 	hospitals []*pb.Hospital
 	accounts  map[string]*pb.Account
 	epoch     *pb.KeyEpoch
+	commits   map[uint64][]byte // by member: SHA-256 of its public-key share
 	keyShares map[uint64]*pb.KeyShareRecord
 	pkShares  map[uint64][]byte
 	blobs     map[string][]byte
@@ -63,7 +64,7 @@ type sentTx struct {
 func newFakeChain(t testing.TB, p *he.Params, threshold uint32, deadline int64) *fakeChain {
 	return &fakeChain{
 		t: t, p: p, chainID: "medchain-test", height: 1, deadline: deadline,
-		accounts: map[string]*pb.Account{}, keyShares: map[uint64]*pb.KeyShareRecord{}, pkShares: map[uint64][]byte{},
+		accounts: map[string]*pb.Account{}, commits: map[uint64][]byte{}, keyShares: map[uint64]*pb.KeyShareRecord{}, pkShares: map[uint64][]byte{},
 		blobs: map[string][]byte{}, requests: map[uint64]*pb.DecryptionRequest{}, ksShares: map[uint64]map[uint64][]byte{},
 		nextReq: 1, checkNonce: map[string]uint64{}, results: map[string]TxResult{},
 		epoch: &pb.KeyEpoch{Epoch: 1, Threshold: threshold},
@@ -115,6 +116,11 @@ func (c *fakeChain) Query(_ context.Context, path string) ([]byte, error) {
 	case path == "/he/epoch/1":
 		return marshal(c.t, c.epoch), nil
 	case parts[0] == "he" && parts[1] == "epoch":
+		return nil, nil
+	case parts[0] == "he" && parts[1] == "commit" && len(parts) == 4:
+		if parts[2] == "1" {
+			return slices.Clone(c.commits[num(parts[3])]), nil
+		}
 		return nil, nil
 	case parts[0] == "he" && parts[1] == "keyshare" && len(parts) == 4:
 		if r := c.keyShares[num(parts[3])]; r != nil && parts[2] == "1" {
@@ -181,12 +187,20 @@ type codeErr struct {
 
 func (e codeErr) Error() string { return e.msg }
 
+// Codes of the refusals the fake chain makes (abci.Codes).
+const (
+	codeInvalidPayload uint32 = 9
+	codeUnauthorized   uint32 = 10
+	codeNotFound       uint32 = 11
+	codeWrongState     uint32 = 15
+)
+
 func codeOf(err error) uint32 {
 	var ce codeErr
 	if errors.As(err, &ce) {
 		return ce.code
 	}
-	return 9
+	return codeInvalidPayload
 }
 
 func (c *fakeChain) authenticate(raw []byte, overlay map[string]uint64) (*tx.Decoded, *pb.Account, error) {
@@ -274,22 +288,57 @@ func (c *fakeChain) member(addr string) uint64 {
 func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 	me := c.member(acc.Address)
 	if me == 0 {
-		return codeErr{10, "unauthorized"}
+		return codeErr{codeUnauthorized, "unauthorized"}
 	}
 	switch typ {
+	case hekeys.TypeKeyCommit:
+		var m pb.CommitKeyShare
+		if err := tx.Unmarshal(payload, &m); err != nil {
+			return err
+		}
+		if len(m.Commitment) != 32 {
+			return codeErr{codeInvalidPayload, "invalid_payload: commitment is not 32 bytes"}
+		}
+		if m.Epoch != 1 || c.epoch.Ready {
+			return codeErr{codeWrongState, "wrong_state: epoch not open or complete"}
+		}
+		if !slices.Contains(c.epoch.Members, me) {
+			return codeErr{codeUnauthorized, "unauthorized: not a member of the epoch"}
+		}
+		if slices.Contains(c.epoch.Committed, me) {
+			return codeErr{codeExists, "already_exists"}
+		}
+		c.commits[me] = slices.Clone(m.Commitment)
+		c.epoch.Committed = append(c.epoch.Committed, me)
+		slices.Sort(c.epoch.Committed)
+		return nil
 	case hekeys.TypeKeyShare:
 		var m pb.PostKeyShare
 		if err := tx.Unmarshal(payload, &m); err != nil {
 			return err
 		}
 		if m.Epoch != 1 || c.epoch.Ready {
-			return errors.New("wrong epoch")
+			return codeErr{codeWrongState, "wrong_state: epoch not open or complete"}
+		}
+		if !slices.Contains(c.epoch.Members, me) {
+			return codeErr{codeUnauthorized, "unauthorized: not a member of the epoch"}
 		}
 		if c.keyShares[me] != nil {
 			return codeErr{codeExists, "already_exists"}
 		}
+		if len(c.epoch.Committed) != len(c.epoch.Members) {
+			return codeErr{codeWrongState, "wrong_state: not every member has committed"}
+		}
+		if !bytes.Equal(blobHash(m.PublicKeyShare), c.commits[me]) {
+			return codeErr{codeInvalidPayload, "invalid_payload: public_key_share does not match the commitment"}
+		}
 		if err := c.p.ValidatePublicKeyShare(m.PublicKeyShare); err != nil {
 			return err
+		}
+		for d, pk := range c.pkShares {
+			if bytes.Equal(pk, m.PublicKeyShare) {
+				return codeErr{codeExists, fmt.Sprintf("already_exists: member %d's share", d)}
+			}
 		}
 		rec := &pb.KeyShareRecord{Epoch: 1, Dealer: me, PublicKeyShareHash: c.putBlob(m.PublicKeyShare), Height: c.height}
 		var want []uint64
@@ -330,13 +379,13 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 		}
 		r := c.requests[m.Request]
 		if r == nil {
-			return codeErr{11, "not_found"}
+			return codeErr{codeNotFound, "not_found"}
 		}
 		if r.Status != pb.DecryptionRequest_STATUS_PENDING || c.height > r.DeadlineHeight {
-			return errors.New("request is over")
+			return codeErr{codeWrongState, "wrong_state: request is over"}
 		}
 		if !slices.Contains(r.ActiveSet, me) {
-			return codeErr{10, "not in the active set"}
+			return codeErr{codeUnauthorized, "not in the active set"}
 		}
 		if slices.Contains(r.Posted, me) {
 			return codeErr{codeExists, "already_exists"}
@@ -361,7 +410,7 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 		}
 		return nil
 	}
-	return codeErr{8, "unknown tx type " + typ}
+	return codeErr{8, "unknown_tx_type " + typ}
 }
 
 // request opens a decryption request of the sum of cts for researcher key

@@ -12,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/cometbft/cometbft/libs/log"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/he"
@@ -154,6 +156,41 @@ func ceremonyDone(ws []*Worker) func() bool {
 	}
 }
 
+// commitAll has every member's worker commit to its key share and commits
+// the block, so the next step of any member's worker posts its share.
+func commitAll(t testing.TB, c *fakeChain, ms []*member) {
+	t.Helper()
+	runBlocks(t, c, workers(t, c, ms), 3, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.epoch.Committed) == len(c.epoch.Members)
+	})
+}
+
+// sealedPayload returns the "he.key_share" payload sealed in m's keyring.
+func sealedPayload(t testing.TB, m *member) []byte {
+	t.Helper()
+	raw, err := m.keyring(t).OpenData(ceremonyName(1))
+	if err != nil {
+		t.Fatalf("member %d's ceremony is not sealed: %v", m.index, err)
+	}
+	r, err := decodeRecord(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Fields[2]
+}
+
+// commitmentOf decodes a "he.key_commit" payload.
+func commitmentOf(t testing.TB, payload []byte) *pb.CommitKeyShare {
+	t.Helper()
+	var m pb.CommitKeyShare
+	if err := proto.Unmarshal(payload, &m); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
 func TestCeremonyAndDecryptionOnASimulatedChain(t *testing.T) {
 	p := testParams(t)
 	c := newFakeChain(t, p, 3, 20)
@@ -169,6 +206,30 @@ func TestCeremonyAndDecryptionOnASimulatedChain(t *testing.T) {
 		}
 		if c.publicKey() == nil {
 			t.Fatal("epoch not ready")
+		}
+	})
+	t.Run("every member committed once, before any share, to the share it then posted", func(t *testing.T) {
+		if !slices.Equal(c.epoch.Committed, []uint64{1, 2, 3, 4}) {
+			t.Fatalf("committed %v", c.epoch.Committed)
+		}
+		var firstShare = -1
+		for i, s := range c.sent {
+			if s.typ == hekeys.TypeKeyShare && firstShare < 0 {
+				firstShare = i
+			}
+			if s.typ == hekeys.TypeKeyCommit && firstShare >= 0 {
+				t.Fatalf("a commitment (tx %d) was sent after a share (tx %d)", i, firstShare)
+			}
+		}
+		for _, m := range ms {
+			commits := c.sentOf(m.addr(), hekeys.TypeKeyCommit)
+			if len(commits) != 1 {
+				t.Fatalf("member %d sent %d commitments", m.index, len(commits))
+			}
+			cm := commitmentOf(t, commits[0])
+			if cm.Epoch != 1 || !bytes.Equal(cm.Commitment, blobHash(c.pkShares[m.index])) || !bytes.Equal(c.commits[m.index], cm.Commitment) {
+				t.Fatalf("member %d's commitment is not the SHA-256 of the share it posted", m.index)
+			}
 		}
 	})
 
@@ -265,10 +326,46 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 		{"while the first tx is still pending", func(c *fakeChain) {}},
 	}
 	for _, tt := range tests {
+		t.Run("a restarted worker sends the same commitment, computed from its sealed payload, "+tt.name, func(t *testing.T) {
+			c := newFakeChain(t, p, 2, 20)
+			ms := newMembers(t, c, 3)
+			m := ms[0]
+			m.worker(t, c).Step(ctx)
+			first := c.sentOf(m.addr(), hekeys.TypeKeyCommit)
+			if len(first) != 1 {
+				t.Fatalf("sent %d commitments", len(first))
+			}
+			if n := len(c.sentOf(m.addr(), hekeys.TypeKeyShare)); n != 0 {
+				t.Fatalf("sent %d key shares before every member committed", n)
+			}
+			tt.crash(c)
+			m.worker(t, c).Step(ctx)
+			all := c.sentOf(m.addr(), hekeys.TypeKeyCommit)
+			for i, pl := range all {
+				if !bytes.Equal(pl, first[0]) {
+					t.Fatalf("commitment %d differs from the first: the share was regenerated", i)
+				}
+			}
+			var sealed pb.PostKeyShare
+			if err := proto.Unmarshal(sealedPayload(t, m), &sealed); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(commitmentOf(t, first[0]).Commitment, blobHash(sealed.PublicKeyShare)) {
+				t.Fatal("the commitment is not the SHA-256 of the sealed public-key share")
+			}
+			c.commit()
+			if !bytes.Equal(c.commits[m.index], blobHash(sealed.PublicKeyShare)) {
+				t.Fatal("commitment not on chain")
+			}
+			if names, _ := m.keyring(t).ListData(); !slices.Equal(names, []string{ceremonyName(1)}) {
+				t.Fatalf("keyring holds %v", names)
+			}
+		})
 		t.Run("a restarted worker sends the same key share bytes "+tt.name, func(t *testing.T) {
 			c := newFakeChain(t, p, 2, 20)
 			ms := newMembers(t, c, 3)
 			m := ms[0]
+			commitAll(t, c, ms)
 			m.worker(t, c).Step(ctx)
 			first := c.sentOf(m.addr(), hekeys.TypeKeyShare)
 			if len(first) != 1 {
@@ -281,6 +378,9 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 				if !bytes.Equal(pl, first[0]) {
 					t.Fatalf("send %d differs from the first: the share was regenerated", i)
 				}
+			}
+			if !bytes.Equal(first[0], sealedPayload(t, m)) {
+				t.Fatal("the share sent is not the sealed payload")
 			}
 			c.commit()
 			if c.keyShares[m.index] == nil || !bytes.Equal(c.keyShares[m.index].PublicKeyShareHash, blobHash(c.pkShares[m.index])) {
@@ -298,28 +398,38 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 		c.failBroadcasts = 1
 		w := m.worker(t, c)
 		w.Step(ctx)
-		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyShare)); n != 0 {
+		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyCommit)); n != 0 {
 			t.Fatalf("sent %d", n)
 		}
 		if !strings.Contains(m.logs.String(), "connection lost") {
 			t.Fatalf("the failure was not logged:\n%s", m.logs)
 		}
-		sealed, err := m.keyring(t).OpenData(ceremonyName(1))
-		if err != nil {
-			t.Fatalf("the share was not sealed before sending: %v", err)
+		payload := sealedPayload(t, m) // sealed before anything was sent
+		var sealed pb.PostKeyShare
+		if err := proto.Unmarshal(payload, &sealed); err != nil {
+			t.Fatal(err)
 		}
-		r, _ := decodeRecord(sealed)
 		c.commit()
 		m.worker(t, c).Step(ctx) // a restart retries at once
-		got := c.sentOf(m.addr(), hekeys.TypeKeyShare)
-		if len(got) != 1 || !bytes.Equal(got[0], r.Fields[2]) {
-			t.Fatal("the retry did not send the sealed payload")
+		got := c.sentOf(m.addr(), hekeys.TypeKeyCommit)
+		if len(got) != 1 || !bytes.Equal(commitmentOf(t, got[0]).Commitment, blobHash(sealed.PublicKeyShare)) {
+			t.Fatal("the retry did not commit to the sealed share")
+		}
+		c.commit()
+		commitAll(t, c, ms[1:])
+		c.failBroadcasts = 1
+		m.worker(t, c).Step(ctx)
+		m.worker(t, c).Step(ctx)
+		shares := c.sentOf(m.addr(), hekeys.TypeKeyShare)
+		if len(shares) != 1 || !bytes.Equal(shares[0], payload) {
+			t.Fatal("the retried share is not the sealed payload")
 		}
 	})
 	t.Run("a tx lost from the mempool is sent again after ResendAfter blocks, same bytes", func(t *testing.T) {
 		c := newFakeChain(t, p, 2, 20)
 		ms := newMembers(t, c, 3)
 		m := ms[0]
+		commitAll(t, c, ms)
 		w := m.worker(t, c)
 		w.Step(ctx)
 		c.dropMempool()
@@ -341,6 +451,7 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 		c := newFakeChain(t, p, 2, 20)
 		ms := newMembers(t, c, 3)
 		m := ms[0]
+		commitAll(t, c, ms)
 		w := m.worker(t, c)
 		w.Step(ctx)
 		// Another process of the hospital uses the same nonce first.
@@ -350,7 +461,12 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 		c.commit()
 		w.Step(ctx)
 		c.mu.Lock()
-		sent := slices.Clone(c.sent)
+		var sent []sentTx
+		for _, s := range c.sent {
+			if s.signer == m.addr() && s.typ == hekeys.TypeKeyShare {
+				sent = append(sent, s)
+			}
+		}
 		c.mu.Unlock()
 		if len(sent) != 2 || !bytes.Equal(sent[0].payload, sent[1].payload) || sent[1].nonce != sent[0].nonce+1 {
 			t.Fatalf("sends: %+v", sent)
@@ -365,11 +481,64 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 func TestLostSecretIsNeverRegenerated(t *testing.T) {
 	p := testParams(t)
 	ctx := context.Background()
+	t.Run("lost after its commitment, before its share: nothing is generated or sent again", func(t *testing.T) {
+		c := newFakeChain(t, p, 2, 20)
+		ms := newMembers(t, c, 3)
+		m := ms[0]
+		m.worker(t, c).Step(ctx)
+		c.commit()
+		if !slices.Contains(c.epoch.Committed, m.index) {
+			t.Fatal("not committed")
+		}
+		if err := os.Remove(filepath.Join(m.dir, ceremonyName(1)+".secret")); err != nil {
+			t.Fatal(err)
+		}
+		ws := append(workers(t, c, ms[1:]), m.worker(t, c))
+		for i := 0; i < 6; i++ {
+			for _, w := range ws {
+				w.Step(ctx)
+			}
+			c.commit()
+		}
+		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyCommit)); n != 1 {
+			t.Fatalf("%d commitments sent", n)
+		}
+		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyShare)); n != 0 {
+			t.Fatalf("a regenerated share was sent: %d", n)
+		}
+		if names, _ := m.keyring(t).ListData(); len(names) != 0 {
+			t.Fatalf("a new ceremony was generated: %v", names)
+		}
+		if !strings.Contains(m.logs.String(), "its secret is not in this home") {
+			t.Fatalf("the loss was not reported:\n%s", m.logs)
+		}
+		if c.epoch.Ready {
+			t.Fatal("the epoch completed without member 1's committed share")
+		}
+	})
+	t.Run("a keyring whose share is not the one committed to on chain posts nothing", func(t *testing.T) {
+		c := newFakeChain(t, p, 2, 20)
+		ms := newMembers(t, c, 3)
+		m := ms[0]
+		commitAll(t, c, ms)
+		c.commits[m.index] = blobHash([]byte("another share"))
+		m.worker(t, c).Step(ctx)
+		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyShare)); n != 0 {
+			t.Fatalf("sent %d shares", n)
+		}
+		if !strings.Contains(m.logs.String(), "is not that of the key share in this home's keyring") {
+			t.Fatalf("the mismatch was not reported:\n%s", m.logs)
+		}
+	})
 	c := newFakeChain(t, p, 2, 20)
 	ms := newMembers(t, c, 3)
 	m := ms[0]
+	commitAll(t, c, ms)
 	m.worker(t, c).Step(ctx)
 	c.commit()
+	if c.keyShares[m.index] == nil {
+		t.Fatal("share not on chain")
+	}
 	// The home loses its sealed ceremony (restored from an old backup).
 	if err := os.Remove(filepath.Join(m.dir, ceremonyName(1)+".secret")); err != nil {
 		t.Fatal(err)
@@ -429,8 +598,8 @@ func TestWorkerRefusesWhatItCannotUse(t *testing.T) {
 		ms := newMembers(t, c, 3)
 		c.hospitals[0].SealPubkey = c.hospitals[1].SealPubkey
 		ms[0].worker(t, c).Step(ctx)
-		if n := len(c.sentOf(ms[0].addr(), hekeys.TypeKeyShare)); n != 0 {
-			t.Fatal("sent a share")
+		if n := len(c.sentOf(ms[0].addr(), hekeys.TypeKeyShare)) + len(c.sentOf(ms[0].addr(), hekeys.TypeKeyCommit)); n != 0 {
+			t.Fatal("sent a commitment or share")
 		}
 		if names, _ := ms[0].keyring(t).ListData(); len(names) != 0 {
 			t.Fatalf("generated %v", names)
@@ -446,7 +615,7 @@ func TestWorkerRefusesWhatItCannotUse(t *testing.T) {
 		c.dropMempool()
 		c.chainID = "other-chain"
 		ms[0].worker(t, c).Step(ctx)
-		if n := len(c.sentOf(ms[0].addr(), hekeys.TypeKeyShare)); n != 1 {
+		if n := len(c.sentOf(ms[0].addr(), hekeys.TypeKeyCommit)); n != 1 {
 			t.Fatalf("%d sends", n)
 		}
 		if !strings.Contains(ms[0].logs.String(), "for chain \\\"medchain-test\\\"") {
@@ -534,4 +703,101 @@ func TestRequestPastItsDeadline(t *testing.T) {
 			t.Fatalf("inflight %v, cached shares %d", w.inflight, len(w.ksShares))
 		}
 	})
+}
+
+func TestNoShareIsPostedBeforeEveryMemberCommitted(t *testing.T) {
+	p := testParams(t)
+	c := newFakeChain(t, p, 2, 20)
+	ms := newMembers(t, c, 3)
+	ws := workers(t, c, ms[:2]) // member 3's node is down
+	for i := 0; i < 5; i++ {
+		for _, w := range ws {
+			w.Step(context.Background())
+		}
+		c.commit()
+	}
+	if !slices.Equal(c.epoch.Committed, []uint64{1, 2}) {
+		t.Fatalf("committed %v", c.epoch.Committed)
+	}
+	for _, m := range ms[:2] {
+		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyShare)); n != 0 {
+			t.Fatalf("member %d revealed its share before member 3 committed", m.index)
+		}
+		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyCommit)); n != 1 {
+			t.Fatalf("member %d sent %d commitments", m.index, n)
+		}
+	}
+	ws = append(ws, ms[2].worker(t, c))
+	runBlocks(t, c, ws, 10, ceremonyDone(ws))
+	for _, m := range ms {
+		if n := len(c.sentOf(m.addr(), hekeys.TypeKeyCommit)); n != 1 {
+			t.Fatalf("member %d sent %d commitments", m.index, n)
+		}
+	}
+}
+
+// TestFakeChainEnforcesTheCommitRules: the simulated chain refuses what the
+// hekeys contract refuses, so the tests above exercise the real rules.
+func TestFakeChainEnforcesTheCommitRules(t *testing.T) {
+	p := testParams(t)
+	c := newFakeChain(t, p, 2, 20)
+	ms := newMembers(t, c, 3)
+	// Every member's node generates and seals its ceremony; nothing lands.
+	for _, m := range ms {
+		m.worker(t, c).Step(context.Background())
+	}
+	c.dropMempool()
+	payloads := map[uint64]*pb.PostKeyShare{}
+	for _, m := range ms {
+		var pl pb.PostKeyShare
+		if err := proto.Unmarshal(sealedPayload(t, m), &pl); err != nil {
+			t.Fatal(err)
+		}
+		payloads[m.index] = &pl
+	}
+	commit := func(i uint64) *pb.CommitKeyShare {
+		return &pb.CommitKeyShare{Epoch: 1, Commitment: blobHash(payloads[i].PublicKeyShare)}
+	}
+	outsider := ed25519.NewKeyFromSeed(make([]byte, 32))
+	outsiderAddr := pb.AddressOf(outsider.Public().(ed25519.PublicKey))
+	c.accounts[outsiderAddr] = &pb.Account{Address: outsiderAddr, Pubkey: outsider.Public().(ed25519.PublicKey), Role: pb.Role_ROLE_DOCTOR}
+	steps := []struct {
+		name   string
+		signer ed25519.PrivateKey
+		typ    string
+		msg    proto.Message
+		want   uint32
+	}{
+		{"member 1 commits", ms[0].operator, hekeys.TypeKeyCommit, commit(1), 0},
+		{"member 2 commits", ms[1].operator, hekeys.TypeKeyCommit, commit(2), 0},
+		{"a share before every member committed is wrong_state", ms[0].operator, hekeys.TypeKeyShare, payloads[1], codeWrongState},
+		{"a second commitment is already_exists", ms[0].operator, hekeys.TypeKeyCommit, commit(1), codeExists},
+		{"a commitment by a non-member is unauthorized", outsider, hekeys.TypeKeyCommit, commit(3), codeUnauthorized},
+		{"a commitment that is not 32 bytes is invalid_payload", ms[2].operator, hekeys.TypeKeyCommit,
+			&pb.CommitKeyShare{Epoch: 1, Commitment: make([]byte, 31)}, codeInvalidPayload},
+		{"member 3 commits", ms[2].operator, hekeys.TypeKeyCommit, commit(3), 0},
+		{"a share not matching the commitment is invalid_payload", ms[0].operator, hekeys.TypeKeyShare,
+			&pb.PostKeyShare{Epoch: 1, PublicKeyShare: payloads[2].PublicKeyShare, Shares: payloads[1].Shares}, codeInvalidPayload},
+		{"member 1 posts its committed share", ms[0].operator, hekeys.TypeKeyShare, payloads[1], 0},
+		{"member 2 posts its committed share", ms[1].operator, hekeys.TypeKeyShare, payloads[2], 0},
+		{"member 3 posts its committed share", ms[2].operator, hekeys.TypeKeyShare, payloads[3], 0},
+		{"a commitment after the epoch is ready is wrong_state", ms[0].operator, hekeys.TypeKeyCommit, commit(1), codeWrongState},
+	}
+	for _, st := range steps {
+		addr := pb.AddressOf(st.signer.Public().(ed25519.PublicKey))
+		raw, err := tx.Build(st.signer, c.chainID, addr, c.accounts[addr].Sequence, st.typ, st.msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := c.Broadcast(context.Background(), raw); err != nil || b.Code != 0 {
+			t.Fatalf("%s: broadcast %+v, %v", st.name, b, err)
+		}
+		c.commit()
+		if got := c.results[string(tx.Hash(raw))]; got.Code != st.want {
+			t.Fatalf("%s: code %d (%s), want %d", st.name, got.Code, got.Log, st.want)
+		}
+	}
+	if !c.epoch.Ready {
+		t.Fatal("the epoch is not ready")
+	}
 }

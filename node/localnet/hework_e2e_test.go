@@ -1,6 +1,7 @@
 package localnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -259,6 +260,20 @@ func TestHEWorkersRunTheCeremonyAndDecryptionRequests(t *testing.T) {
 	t.Logf("ceremony: key epoch 1 ready at height %d; localnet start and ceremony took %s", ep.ReadyHeight, time.Since(begin).Round(100*time.Millisecond))
 	if !slices.Equal(ep.Members, []uint64{1, 2, 3, 4}) || ep.Threshold != 3 {
 		t.Fatalf("epoch: members %v threshold %d", ep.Members, ep.Threshold)
+	}
+	// Every member committed before revealing, to the share it revealed.
+	if !slices.Equal(ep.Committed, ep.Members) || !slices.Equal(ep.Posted, ep.Members) {
+		t.Fatalf("epoch: committed %v, posted %v, members %v", ep.Committed, ep.Posted, ep.Members)
+	}
+	for _, m := range ep.Members {
+		commitment := n.query(ctx, 0, fmt.Sprintf("/he/commit/1/%d", m))
+		var rec pb.KeyShareRecord
+		if err := tx.Unmarshal(n.query(ctx, 0, fmt.Sprintf("/he/keyshare/1/%d", m)), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if len(commitment) != 32 || !bytes.Equal(commitment, rec.PublicKeyShareHash) {
+			t.Fatalf("member %d: commitment %x, posted share's hash %x", m, commitment, rec.PublicKeyShareHash)
+		}
 	}
 	n.pk = n.query(ctx, 0, "/blob/"+hex.EncodeToString(ep.PublicKeyHash))
 	if !slices.Equal(tx.Hash(n.pk), ep.PublicKeyHash) || n.p.ValidatePublicKey(n.pk) != nil {
