@@ -5,15 +5,22 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/he"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/keyring"
@@ -42,7 +49,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (err error) {
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 	say("== medchain demo: a %d-hospital alliance on this machine, in %s", o.Validators, o.Dir)
-	m, err := Generate(Options{Dir: o.Dir, Validators: o.Validators, ChainID: "medchain-demo"})
+	m, err := Generate(Options{Dir: o.Dir, Validators: o.Validators, ChainID: "medchain-demo", Researcher: true})
 	if err != nil {
 		return err
 	}
@@ -148,6 +155,10 @@ func RunDemo(ctx context.Context, o DemoOptions) (err error) {
 	}
 	say("read the doctor's memo from Hospital 1's node at height %d: proof verified against app hash %X", q.Height, q.AppHash)
 
+	if err := encryptedSum(ctx, cl, ops, m, say); err != nil {
+		return fmt.Errorf("encrypted sum across hospitals: %w", err)
+	}
+
 	// Fault: kill -9 one validator; 3 of 4 keep committing.
 	victim := len(m.Nodes) - 1
 	if err := c.Kill(victim); err != nil {
@@ -230,3 +241,108 @@ func okResult(r *client.Result, err error) error {
 }
 
 func short(h []byte) string { return fmt.Sprintf("%X", h[:6]) }
+
+// encryptedSum: every hospital encrypts its own figures under the
+// collective key and posts them; a researcher asks for the sum; t of the
+// hospitals' workers key-switch it to the researcher, who alone decrypts it.
+func encryptedSum(ctx context.Context, cl []*client.Client, ops []ed25519.PrivateKey, m *Manifest, say func(string, ...any)) error {
+	kr, err := keyring.Open(node.KeyringDir(m.Nodes[0].Home), keyring.BackendTest, nil)
+	if err != nil {
+		return err
+	}
+	researcher, err := kr.Signer(ResearcherKeyName)
+	if err != nil {
+		return err
+	}
+	var params pb.Params
+	var ep pb.KeyEpoch
+	for _, q := range []struct {
+		path string
+		m    proto.Message
+	}{{"/params", &params}, {"/he/epoch/1", &ep}} {
+		r, err := cl[0].Query(ctx, q.path, 0, false)
+		if err != nil {
+			return err
+		}
+		if err := tx.Unmarshal(r.Value, q.m); err != nil {
+			return fmt.Errorf("%s: %w", q.path, err)
+		}
+	}
+	p, err := he.NewParams(he.ParamsLiteral{LogN: int(params.He.LogN), Q: params.He.Q, T: params.He.T})
+	if err != nil {
+		return err
+	}
+	pkq, err := cl[0].Query(ctx, "/blob/"+hex.EncodeToString(ep.PublicKeyHash), 0, false)
+	if err != nil {
+		return err
+	}
+	const wait = 60 * time.Second
+	var hashes [][]byte
+	sum := make([]int64, 3)
+	for i := range cl {
+		// Each hospital's own figures: patients with E11, their HbA1c sum (x100), a signed change.
+		v := []int64{int64(120 + 17*i), int64(91_000 + 2_345*i), int64(-40 + 25*i)}
+		ct, err := p.EncodeEncrypt(pkq.Value, v)
+		if err != nil {
+			return err
+		}
+		r, err := cl[i].Send(ctx, ops[i], hekeys.TypeSubmit, &pb.SubmitCiphertext{Epoch: 1, Ciphertext: ct, Label: "demo figures"}, wait)
+		if err := okResult(r, err); err != nil {
+			return err
+		}
+		hashes = append(hashes, tx.Hash(ct))
+		for k := range sum {
+			sum[k] += v[k]
+		}
+	}
+	say("each hospital encrypted its own figures under the collective key (%d KB each) and posted them", p.CiphertextSize()/1000)
+	priv, pub, err := p.GenResearcherKey()
+	if err != nil {
+		return err
+	}
+	r, err := cl[0].Send(ctx, researcher, hekeys.TypeRequest, &pb.RequestDecryption{CiphertextHashes: hashes, ResearcherKey: pub}, wait)
+	if err := okResult(r, err); err != nil {
+		return err
+	}
+	var id uint64
+	for _, e := range r.Events {
+		if e.Type == hekeys.EventRequestCreated {
+			id, _ = strconv.ParseUint(e.Attrs["id"], 10, 64)
+		}
+	}
+	var req pb.DecryptionRequest
+	for {
+		q, err := cl[0].Query(ctx, fmt.Sprintf("/he/request/%d", id), 0, false)
+		if err != nil {
+			return err
+		}
+		if err := tx.Unmarshal(q.Value, &req); err != nil {
+			return err
+		}
+		if req.Status != pb.DecryptionRequest_STATUS_PENDING {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("request %d still pending: %w", id, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if req.Status != pb.DecryptionRequest_STATUS_DONE {
+		return fmt.Errorf("request %d %s: %s", id, req.Status, req.Reason)
+	}
+	res, err := cl[0].Query(ctx, "/blob/"+hex.EncodeToString(req.ResultHash), 0, false)
+	if err != nil {
+		return err
+	}
+	got, err := p.Decrypt(priv, res.Value)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(got[:len(sum)], sum) {
+		return fmt.Errorf("the researcher decrypted %v, the true sum is %v", got[:len(sum)], sum)
+	}
+	say("a researcher asked for the sum; hospitals %v key-switched it (t = %d of %d) and only the researcher decrypted it: %v = the exact sum",
+		req.ActiveSet, ep.Threshold, len(ep.Members), got[:len(sum)])
+	return nil
+}

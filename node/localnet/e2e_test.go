@@ -161,7 +161,7 @@ func TestDemoRunsOnAFreshLocalnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"code 6", "code 4", "code 3", "code 10", "code 1", "proof verified", "all 4 nodes computed the same app hash", "all checks passed"} {
+	for _, want := range []string{"code 6", "code 4", "code 3", "code 10", "code 1", "proof verified", "all 4 nodes computed the same app hash", "= the exact sum", "all checks passed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}
