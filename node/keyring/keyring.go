@@ -385,34 +385,12 @@ func (k *Keyring) read(name string) (*keyFile, error) {
 		return nil, err
 	}
 	path := k.path(name)
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := readPrivateFile(path, maxFileSize, "key", ErrKeyNotFound, ErrInvalidKeyFile)
+	if errors.Is(err, ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrKeyNotFound, name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidKeyFile, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidKeyFile, path)
-	}
-	if checkPerms() && fi.Mode().Perm()&insecureFileBits != 0 {
-		return nil, fmt.Errorf("%w: key file %s has mode %04o and is accessible to group or others; run: chmod 600 %s",
-			ErrInsecurePermissions, path, fi.Mode().Perm(), path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("keyring: read %s: %w", path, err)
+		return nil, err
 	}
 	kf, err := decodeKeyFile(data)
 	if err != nil {
@@ -488,3 +466,41 @@ func syncDir(dir string) {
 
 // checkPerms reports whether Unix permission bits are meaningful here.
 func checkPerms() bool { return runtime.GOOS != "windows" && runtime.GOOS != "plan9" }
+
+// readPrivateFile reads a keyring file: it must be a regular file (not a
+// link), readable by its owner only, and at most limit bytes (more are not
+// read). A missing file is notFound; anything else wrong wraps invalid or
+// ErrInsecurePermissions and names the file. what ("key", "data") words
+// the messages.
+func readPrivateFile(path string, limit int64, what string, notFound, invalid error) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", invalid, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", invalid, path)
+	}
+	if checkPerms() && fi.Mode().Perm()&insecureFileBits != 0 {
+		return nil, fmt.Errorf("%w: %s file %s has mode %04o and is accessible to group or others; run: chmod 600 %s",
+			ErrInsecurePermissions, what, path, fi.Mode().Perm(), path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: read %s: %w", path, err)
+	}
+	return data, nil
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -245,34 +244,12 @@ func (k *Keyring) readData(name string) (*secretFile, error) {
 		return nil, err
 	}
 	path := k.dataPath(name)
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := readPrivateFile(path, maxSecretFileSize, "data", ErrDataNotFound, ErrInvalidDataFile)
+	if errors.Is(err, ErrDataNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrDataNotFound, name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidDataFile, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidDataFile, path)
-	}
-	if checkPerms() && fi.Mode().Perm()&insecureFileBits != 0 {
-		return nil, fmt.Errorf("%w: data file %s has mode %04o and is accessible to group or others; run: chmod 600 %s",
-			ErrInsecurePermissions, path, fi.Mode().Perm(), path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("keyring: read %s: %w", path, err)
+		return nil, err
 	}
 	sf, err := decodeSecretFile(data)
 	if err != nil {
