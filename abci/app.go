@@ -151,12 +151,26 @@ func (a *App) CheckTx(_ context.Context, req *abcitypes.RequestCheckTx) (*abcity
 	if err == nil {
 		err = p.Authorize(acc.Role)
 	}
+	if err == nil && p.Handler.SimulateInCheckTx {
+		err = a.simulate(acc, d.Body.Nonce, p)
+	}
 	if err != nil {
 		code, name := CodeOf(err)
 		return &abcitypes.ResponseCheckTx{Code: code, Codespace: Codespace, Log: name + ": " + err.Error()}, nil
 	}
 	a.checkNonces[d.Body.Signer] = d.Body.Nonce + 1
 	return &abcitypes.ResponseCheckTx{Code: 0, GasWanted: 1}, nil
+}
+
+// simulate runs the tx's contract on a throwaway cache over committed
+// state, as the next block would (signers unknown yet), and returns its
+// verdict. Only a contract verdict counts: a storage error is returned as
+// is and CheckTx reports it as internal.
+func (a *App) simulate(acc *pb.Account, nonce uint64, p *contracts.Prepared) error {
+	last, _ := a.store.LastCommit()
+	blk := contracts.Block{Height: last + 1, ChainID: a.chainID}
+	ctx := contracts.NewContext(blk, contracts.NewCache(readOnly{committed{a.store}}), acc, nonce)
+	return p.Handler.Exec(ctx, p.Msg)
 }
 
 // authenticate runs the checks every path shares: size, decoding, chain id,

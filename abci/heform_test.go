@@ -56,9 +56,24 @@ func TestMalformedHEBlobsAreRefusedInCheckTx(t *testing.T) {
 			}
 		})
 	}
-	t.Run("the well-formed share passes CheckTx", func(t *testing.T) {
-		if res := checkTx(t, a.newApp(t), signedTx(t, op, 0, hekeys.TypeKeyShare, good), abcitypes.CheckTxType_New); res.Code != 0 {
+	t.Run("a well-formed share before every member committed is refused in CheckTx", func(t *testing.T) {
+		if res := checkTx(t, a.newApp(t), signedTx(t, op, 0, hekeys.TypeKeyShare, good), abcitypes.CheckTxType_New); res.Code != codeNamed(t, "wrong_state") {
 			t.Fatalf("code %d: %s", res.Code, res.Log)
+		}
+	})
+	t.Run("a second commitment by the same member is refused in CheckTx once the first is committed", func(t *testing.T) {
+		app := a.newApp(t)
+		msg := &pb.CommitKeyShare{Epoch: 1, Commitment: commitment[:]}
+		if res := runBlock(t, app, 1, signedTx(t, op, 0, hekeys.TypeKeyCommit, msg)); res.TxResults[0].Code != 0 {
+			t.Fatalf("first commitment: %s", res.TxResults[0].Log)
+		}
+		if res := checkTx(t, app, signedTx(t, op, 1, hekeys.TypeKeyCommit, msg), abcitypes.CheckTxType_New); res.Code != codeNamed(t, "already_exists") {
+			t.Fatalf("second commitment: code %d: %s", res.Code, res.Log)
+		}
+		other := a.members[1]
+		oc := sha256.Sum256(other.post.PublicKeyShare)
+		if res := checkTx(t, app, signedTx(t, other.op, 0, hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: oc[:]}), abcitypes.CheckTxType_New); res.Code != 0 {
+			t.Fatalf("another member's commitment: code %d: %s", res.Code, res.Log)
 		}
 	})
 	t.Run("the well-formed commitment passes CheckTx", func(t *testing.T) {

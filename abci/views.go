@@ -1,6 +1,8 @@
 package abci
 
 import (
+	"errors"
+
 	"github.com/medchain/medchain/abci/store"
 	"github.com/medchain/medchain/contracts"
 )
@@ -56,3 +58,12 @@ func (h historical) Get(key []byte) ([]byte, error) { return h.s.GetAt(h.height,
 func (h historical) Iterator(start, end []byte, asc bool) (contracts.Iterator, error) {
 	return h.s.IteratorAt(h.height, start, end, asc)
 }
+
+// readOnly lets a Cache read committed state; its writes stay in the cache,
+// which is never written back (CheckTx simulation).
+type readOnly struct{ contracts.Reader }
+
+var errReadOnly = errors.New("simulation over committed state cannot write")
+
+func (readOnly) Set([]byte, []byte) error { return errReadOnly }
+func (readOnly) Delete([]byte) error      { return errReadOnly }

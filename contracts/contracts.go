@@ -106,6 +106,12 @@ type Handler struct {
 	// proposer includes it anyway, changes nothing. It must not decide on
 	// anything but form.
 	Check func(r Reader, msg proto.Message) error
+	// SimulateInCheckTx makes CheckTx run Exec on a throwaway copy of the
+	// committed state and refuse the tx if Exec would. For members'
+	// protocol messages (key commitments and shares), whose refusal need
+	// not be on the ledger; access requests, whose refusals auditors must
+	// see, leave it off. FinalizeBlock decides either way.
+	SimulateInCheckTx bool
 	// Exec applies the tx. It must be deterministic.
 	Exec func(ctx *Context, msg proto.Message) error
 }

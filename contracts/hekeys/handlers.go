@@ -47,7 +47,8 @@ func Handlers() []contracts.Handler {
 	return []contracts.Handler{
 		{
 			Type: TypeKeyCommit, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
-			New: func() proto.Message { return &pb.CommitKeyShare{} },
+			SimulateInCheckTx: true,
+			New:               func() proto.Message { return &pb.CommitKeyShare{} },
 			Validate: func(m proto.Message) error {
 				c := m.(*pb.CommitKeyShare)
 				if c.Epoch == 0 {
@@ -62,8 +63,9 @@ func Handlers() []contracts.Handler {
 		},
 		{
 			Type: TypeKeyShare, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
-			New:   func() proto.Message { return &pb.PostKeyShare{} },
-			Check: checkForm,
+			SimulateInCheckTx: true,
+			New:               func() proto.Message { return &pb.PostKeyShare{} },
+			Check:             checkForm,
 			Validate: func(m proto.Message) error {
 				if m.(*pb.PostKeyShare).Epoch == 0 {
 					return errors.New("epoch must be at least 1")
@@ -108,8 +110,9 @@ func Handlers() []contracts.Handler {
 		},
 		{
 			Type: TypeKSShare, Roles: []pb.Role{pb.Role_ROLE_OPERATOR},
-			New:   func() proto.Message { return &pb.PostKeySwitchShare{} },
-			Check: checkForm,
+			SimulateInCheckTx: true,
+			New:               func() proto.Message { return &pb.PostKeySwitchShare{} },
+			Check:             checkForm,
 			Exec: func(ctx *contracts.Context, m proto.Message) error {
 				return execKSShare(ctx, m.(*pb.PostKeySwitchShare))
 			},
