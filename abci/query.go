@@ -109,6 +109,14 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 		}
 		return &abcitypes.ResponseQuery{Code: code, Codespace: Codespace, Log: name + ": " + err.Error(), Height: height}, nil
 	}
+	// list answers a list path: the encoded list, without a proof.
+	list := func(m proto.Message) (*abcitypes.ResponseQuery, error) {
+		bz, err := proto.Marshal(m)
+		if err != nil {
+			return fail(err)
+		}
+		return &abcitypes.ResponseQuery{Value: bz, Height: height}, nil
+	}
 	if req.Path == "/apphash" {
 		hash, err := a.store.HashAt(height)
 		if err != nil {
@@ -121,33 +129,21 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 		if err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrBadQuery, err))
 		}
-		bz, err := proto.Marshal(m)
-		if err != nil {
-			return fail(err)
-		}
-		return &abcitypes.ResponseQuery{Value: bz, Height: height}, nil
+		return list(m)
 	}
 	if req.Path == "/he/pending" {
 		reqs, err := hekeys.PendingRequests(historical{a.store, height})
 		if err != nil {
 			return fail(err)
 		}
-		bz, err := proto.Marshal(&pb.DecryptionRequestList{Requests: reqs})
-		if err != nil {
-			return fail(err)
-		}
-		return &abcitypes.ResponseQuery{Value: bz, Height: height}, nil
+		return list(&pb.DecryptionRequestList{Requests: reqs})
 	}
 	if req.Path == "/hospitals" {
 		hs, err := accounts.Hospitals(historical{a.store, height})
 		if err != nil {
 			return fail(err)
 		}
-		bz, err := proto.Marshal(&pb.HospitalList{Hospitals: hs})
-		if err != nil {
-			return fail(err)
-		}
-		return &abcitypes.ResponseQuery{Value: bz, Height: height}, nil
+		return list(&pb.HospitalList{Hospitals: hs})
 	}
 	key, err := KeyForPath(req.Path)
 	if err != nil {

@@ -132,21 +132,11 @@ func execKeyCommit(ctx *contracts.Context, m *pb.CommitKeyShare) error {
 	if _, _, err := Params(ctx.Store); err != nil {
 		return err
 	}
-	dealer, _, err := memberOf(ctx)
-	if err != nil {
-		return err
-	}
-	ep, err := GetEpoch(ctx.Store, m.Epoch)
+	ep, dealer, err := openEpochFor(ctx, m.Epoch)
 	if err != nil {
 		return err
 	}
 	switch {
-	case ep == nil:
-		return fmt.Errorf("%w: key epoch %d is not open", contracts.ErrWrongState, m.Epoch)
-	case ep.Ready:
-		return fmt.Errorf("%w: key epoch %d is complete", contracts.ErrWrongState, m.Epoch)
-	case !slices.Contains(ep.Members, dealer):
-		return fmt.Errorf("%w: member %d does not take part in key epoch %d", contracts.ErrUnauthorized, dealer, m.Epoch)
 	case slices.Contains(ep.Committed, dealer):
 		return fmt.Errorf("%w: member %d already committed to its share for key epoch %d", contracts.ErrExists, dealer, m.Epoch)
 	}
@@ -164,6 +154,28 @@ func execKeyCommit(ctx *contracts.Context, m *pb.CommitKeyShare) error {
 	return set(ctx.Store, EpochKey(m.Epoch), ep)
 }
 
+// openEpochFor returns key epoch e, still open, and the signer's member
+// index in it; anything else is the error the ceremony txs share.
+func openEpochFor(ctx *contracts.Context, e uint64) (*pb.KeyEpoch, uint64, error) {
+	dealer, _, err := memberOf(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	ep, err := GetEpoch(ctx.Store, e)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch {
+	case ep == nil:
+		return nil, 0, fmt.Errorf("%w: key epoch %d is not open", contracts.ErrWrongState, e)
+	case ep.Ready:
+		return nil, 0, fmt.Errorf("%w: key epoch %d is complete", contracts.ErrWrongState, e)
+	case !slices.Contains(ep.Members, dealer):
+		return nil, 0, fmt.Errorf("%w: member %d does not take part in key epoch %d", contracts.ErrUnauthorized, dealer, e)
+	}
+	return ep, dealer, nil
+}
+
 // GetCommitment returns dealer's commitment in key epoch e, or nil.
 func GetCommitment(r contracts.Reader, e, dealer uint64) ([]byte, error) {
 	return r.Get(CommitKey(e, dealer))
@@ -174,21 +186,11 @@ func execKeyShare(ctx *contracts.Context, m *pb.PostKeyShare) error {
 	if err != nil {
 		return err
 	}
-	dealer, _, err := memberOf(ctx)
-	if err != nil {
-		return err
-	}
-	ep, err := GetEpoch(ctx.Store, m.Epoch)
+	ep, dealer, err := openEpochFor(ctx, m.Epoch)
 	if err != nil {
 		return err
 	}
 	switch {
-	case ep == nil:
-		return fmt.Errorf("%w: key epoch %d is not open", contracts.ErrWrongState, m.Epoch)
-	case ep.Ready:
-		return fmt.Errorf("%w: key epoch %d is complete", contracts.ErrWrongState, m.Epoch)
-	case !slices.Contains(ep.Members, dealer):
-		return fmt.Errorf("%w: member %d does not take part in key epoch %d", contracts.ErrUnauthorized, dealer, m.Epoch)
 	case slices.Contains(ep.Posted, dealer):
 		return fmt.Errorf("%w: member %d already posted its share for key epoch %d (a second share would be insecure)", contracts.ErrExists, dealer, m.Epoch)
 	case len(ep.Committed) != len(ep.Members):
