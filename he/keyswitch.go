@@ -2,6 +2,7 @@ package he
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 // gives the statistical-distance argument. It is local to each member (no
 // validator can see it), so changing it needs no chain upgrade; NewParams
 // checks that Q leaves room for it.
-const FloodBits = 67
+const FloodBits = 100
 
 // protocolNoise is the Gaussian that Lattigo's key-switching protocols add
 // themselves. It is kept at the ordinary σ = 3.2: Lattigo's sampler is not
@@ -35,7 +36,10 @@ func (p *Params) addFlood(poly ring.Poly) error {
 	f := ringQ.NewPoly()
 	moduli := ringQ.ModuliChain()
 	const (
-		drawBytes = 9                             // 72 bits, of which the low 69 are used
+		// hi carries the top FloodBits+2−64 bits of a draw, lo the low 64.
+		hiBits    = FloodBits + 2 - 64
+		hiBytes   = (hiBits + 7) / 8
+		drawBytes = hiBytes + 8
 		bound     = uint64(1) << (FloodBits - 64) // 2^FloodBits as (bound, 0)
 	)
 	buf := make([]byte, drawBytes*p.bgv.N()*2)
@@ -50,9 +54,12 @@ func (p *Params) addFlood(poly ring.Poly) error {
 		// x = hi·2^64 + lo is uniform in [0, 2^(FloodBits+2)); keep it if
 		// x ≤ 2^(FloodBits+1), so v = x − 2^FloodBits is uniform in
 		// [−2^FloodBits, 2^FloodBits] (acceptance just over 1/2).
-		hi := uint64(buf[next]) & (4*bound - 1)
-		lo := uint64(buf[next+1]) | uint64(buf[next+2])<<8 | uint64(buf[next+3])<<16 | uint64(buf[next+4])<<24 |
-			uint64(buf[next+5])<<32 | uint64(buf[next+6])<<40 | uint64(buf[next+7])<<48 | uint64(buf[next+8])<<56
+		var hi uint64
+		for k := range hiBytes {
+			hi |= uint64(buf[next+k]) << (8 * k)
+		}
+		hi &= 4*bound - 1
+		lo := binary.LittleEndian.Uint64(buf[next+hiBytes:])
 		next += drawBytes
 		if hi > 2*bound || (hi == 2*bound && lo != 0) {
 			continue
