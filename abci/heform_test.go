@@ -3,7 +3,6 @@ package abci
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"testing"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
@@ -25,7 +24,7 @@ func TestMalformedHEBlobsAreRefusedInCheckTx(t *testing.T) {
 	flipped := &pb.PostKeyShare{Epoch: 1, PublicKeyShare: append([]byte{good.PublicKeyShare[0] ^ 1}, good.PublicKeyShare[1:]...), Shares: good.Shares}
 	shortSeal := &pb.PostKeyShare{Epoch: 1, PublicKeyShare: good.PublicKeyShare,
 		Shares: append([]*pb.SealedShare{{Recipient: 2, Sealed: []byte("short")}}, good.Shares[1:]...)}
-	commitment := sha256.Sum256(good.PublicKeyShare)
+	commitment := [32]byte(hekeys.Commitment(testChainID, 1, 1, good.PublicKeyShare))
 	cases := []struct {
 		name string
 		typ  string
@@ -71,8 +70,8 @@ func TestMalformedHEBlobsAreRefusedInCheckTx(t *testing.T) {
 			t.Fatalf("second commitment: code %d: %s", res.Code, res.Log)
 		}
 		other := a.members[1]
-		oc := sha256.Sum256(other.post.PublicKeyShare)
-		if res := checkTx(t, app, signedTx(t, other.op, 0, hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: oc[:]}), abcitypes.CheckTxType_New); res.Code != 0 {
+		oc := hekeys.Commitment(testChainID, 1, 2, other.post.PublicKeyShare)
+		if res := checkTx(t, app, signedTx(t, other.op, 0, hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: oc}), abcitypes.CheckTxType_New); res.Code != 0 {
 			t.Fatalf("another member's commitment: code %d: %s", res.Code, res.Log)
 		}
 	})

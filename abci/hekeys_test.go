@@ -302,7 +302,7 @@ func TestHEDeterminism(t *testing.T) {
 	}
 
 	commitment := func(i uint64) *pb.CommitKeyShare {
-		return &pb.CommitKeyShare{Epoch: 1, Commitment: hash(a.members[i-1].post.PublicKeyShare)}
+		return &pb.CommitKeyShare{Epoch: 1, Commitment: hekeys.Commitment(testChainID, 1, i, a.members[i-1].post.PublicKeyShare)}
 	}
 
 	// Block 1: members 1 and 2 commit; a submission before the key, a

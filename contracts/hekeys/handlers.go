@@ -203,10 +203,10 @@ func execKeyShare(ctx *contracts.Context, m *pb.PostKeyShare) error {
 	if commitment == nil {
 		return fmt.Errorf("%w: key epoch %d lists member %d as committed but holds no commitment", contracts.ErrNotFound, m.Epoch, dealer)
 	}
-	pkHash := sha256.Sum256(m.PublicKeyShare)
-	if !bytes.Equal(pkHash[:], commitment) {
-		return invalid("public_key_share hashes to %x, member %d committed to %x", pkHash[:8], dealer, commitment[:min(8, len(commitment))])
+	if own := Commitment(ctx.Block.ChainID, m.Epoch, dealer, m.PublicKeyShare); !bytes.Equal(own, commitment) {
+		return invalid("public_key_share opens to commitment %x, member %d committed to %x", own[:8], dealer, commitment[:min(8, len(commitment))])
 	}
+	pkHash := sha256.Sum256(m.PublicKeyShare)
 	if err := p.ValidatePublicKeyShare(m.PublicKeyShare); err != nil {
 		return invalid("public_key_share: %v", err)
 	}

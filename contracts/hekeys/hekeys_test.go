@@ -55,7 +55,7 @@ func TestKeyCeremony(t *testing.T) {
 				t.Errorf("epoch = %v, want committed %v, nothing posted", ep, want)
 			}
 			got, err := hekeys.GetCommitment(c.store, 1, i)
-			if err != nil || !bytes.Equal(got, hashOf(a.members[i-1].post.PublicKeyShare)) {
+			if err != nil || !bytes.Equal(got, hekeys.Commitment(testChainID, 1, i, a.members[i-1].post.PublicKeyShare)) {
 				t.Errorf("stored commitment = %x, %v; want SHA-256 of the share", got, err)
 			}
 			if len(ep.Committed) < 4 {
@@ -220,7 +220,7 @@ func TestKeyShareRefusals(t *testing.T) {
 	// the others to their own, so the case reaches the checks after the
 	// commitment's.
 	commitToPayload := func(t *testing.T, c *chain, m proto.Message) {
-		c.must(t, c.op(1), hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: hashOf(m.(*pb.PostKeyShare).PublicKeyShare)})
+		c.must(t, c.op(1), hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: hekeys.Commitment(testChainID, 1, 1, m.(*pb.PostKeyShare).PublicKeyShare)})
 		commitOnly(2, 3, 4)(t, c, m)
 	}
 	cases := []struct {
@@ -314,10 +314,20 @@ func TestKeyShareRefusals(t *testing.T) {
 			payload: post(2, func(p *pb.PostKeyShare) {
 				p.PublicKeyShare = bytes.Clone(a.members[0].post.PublicKeyShare)
 			}), want: contracts.ErrInvalidPayload},
-		{name: "another member's public-key share, replayed under a copied commitment, is refused",
+		{name: "another member's public-key share, under a copied commitment, does not open it (the commitment binds the dealer)",
 			commits: func(t *testing.T, c *chain, _ proto.Message) {
 				commitOnly(1, 3, 4)(t, c, nil)
 				c.must(t, c.op(2), hekeys.TypeKeyCommit, a.commit(1))
+			},
+			setup:  func(t *testing.T, c *chain) { c.must(t, c.op(1), hekeys.TypeKeyShare, a.post(1)) },
+			signer: a.members[1].operator,
+			payload: post(2, func(p *pb.PostKeyShare) {
+				p.PublicKeyShare = bytes.Clone(a.members[0].post.PublicKeyShare)
+			}), want: contracts.ErrInvalidPayload},
+		{name: "another member's public-key share, replayed under the replayer's own commitment to it, is refused",
+			commits: func(t *testing.T, c *chain, _ proto.Message) {
+				commitOnly(1, 3, 4)(t, c, nil)
+				c.must(t, c.op(2), hekeys.TypeKeyCommit, &pb.CommitKeyShare{Epoch: 1, Commitment: hekeys.Commitment(testChainID, 1, 2, a.members[0].post.PublicKeyShare)})
 			},
 			setup:  func(t *testing.T, c *chain) { c.must(t, c.op(1), hekeys.TypeKeyShare, a.post(1)) },
 			signer: a.members[1].operator,

@@ -206,11 +206,10 @@ func (a *alliance) combine(m *member, sealedFrom func(dealer uint64) ([]byte, er
 	return a.p.CombineThresholdShares(m.index, int(a.state.HE.Threshold), received)
 }
 
-// commit is member i's "he.key_commit" payload: the SHA-256 of the
+// commit is member i's "he.key_commit" payload: its commitment to the
 // public-key share it posts.
 func (a *alliance) commit(i uint64) *pb.CommitKeyShare {
-	h := sha256.Sum256(a.members[i-1].post.PublicKeyShare)
-	return &pb.CommitKeyShare{Epoch: 1, Commitment: h[:]}
+	return &pb.CommitKeyShare{Epoch: 1, Commitment: hekeys.Commitment(testChainID, 1, i, a.members[i-1].post.PublicKeyShare)}
 }
 
 // post returns a deep copy of member i's key-share payload, to mutate.

@@ -179,3 +179,23 @@ var (
 	get = contracts.GetRecord
 	set = contracts.SetRecord
 )
+
+// commitDomain separates key-share commitments from every other SHA-256 in
+// medchain.
+const commitDomain = "medchain/he-key-commit/v1\x00"
+
+// Commitment is what member dealer commits to, in key epoch e of chain
+// chainID, before it posts publicKeyShare: SHA-256 over a domain string,
+// the chain id (length-prefixed), e, dealer and the share. Binding the
+// dealer and the epoch means no member can adopt another's commitment
+// (it could never open it) or carry one over from another chain or epoch.
+func Commitment(chainID string, e, dealer uint64, publicKeyShare []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(commitDomain))
+	h.Write(u64(nil, uint64(len(chainID))))
+	h.Write([]byte(chainID))
+	h.Write(u64(nil, e))
+	h.Write(u64(nil, dealer))
+	h.Write(publicKeyShare)
+	return h.Sum(nil)
+}

@@ -1514,9 +1514,14 @@ func (x *SubmitCiphertext) GetLabel() string {
 type RequestDecryption struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	CiphertextHashes [][]byte               `protobuf:"bytes,1,rep,name=ciphertext_hashes,json=ciphertextHashes,proto3" json:"ciphertext_hashes,omitempty"`
-	ResearcherKey    []byte                 `protobuf:"bytes,2,opt,name=researcher_key,json=researcherKey,proto3" json:"researcher_key,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// researcher_key is the key the sum is switched to; empty when public.
+	ResearcherKey []byte `protobuf:"bytes,2,opt,name=researcher_key,json=researcherKey,proto3" json:"researcher_key,omitempty"`
+	// public asks for the sum in clear, for every member to see (a noised
+	// cohort size): the active set posts decryption shares instead of
+	// key-switching shares and the contract stores the values.
+	Public        bool `protobuf:"varint,3,opt,name=public,proto3" json:"public,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RequestDecryption) Reset() {
@@ -1563,6 +1568,13 @@ func (x *RequestDecryption) GetResearcherKey() []byte {
 	return nil
 }
 
+func (x *RequestDecryption) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
 // DecryptionRequest is the state of one one-shot release.
 type DecryptionRequest struct {
 	state          protoimpl.MessageState   `protogen:"open.v1"`
@@ -1578,8 +1590,12 @@ type DecryptionRequest struct {
 	ResultHash     []byte                   `protobuf:"bytes,10,opt,name=result_hash,json=resultHash,proto3" json:"result_hash,omitempty"`
 	Reason         string                   `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
 	Height         int64                    `protobuf:"varint,12,opt,name=height,proto3" json:"height,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	Public         bool                     `protobuf:"varint,13,opt,name=public,proto3" json:"public,omitempty"`
+	// result_values holds a public request's decrypted sum, slot by slot, up
+	// to its last non-zero slot (the other slots are 0).
+	ResultValues  []int64 `protobuf:"zigzag64,14,rep,packed,name=result_values,json=resultValues,proto3" json:"result_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DecryptionRequest) Reset() {
@@ -1696,8 +1712,23 @@ func (x *DecryptionRequest) GetHeight() int64 {
 	return 0
 }
 
+func (x *DecryptionRequest) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
+func (x *DecryptionRequest) GetResultValues() []int64 {
+	if x != nil {
+		return x.ResultValues
+	}
+	return nil
+}
+
 // PostKeySwitchShare ("he.ks_share"): an active member's one share for a
-// decryption request.
+// decryption request: a key-switching share to the researcher's key, or,
+// for a public request, a decryption share.
 type PostKeySwitchShare struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Request       uint64                 `protobuf:"varint,1,opt,name=request,proto3" json:"request,omitempty"`
@@ -3740,7 +3771,7 @@ func (x *ConsentHistory) GetEntries() []*ConsentRecord {
 type CommitKeyShare struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Commitment    []byte                 `protobuf:"bytes,2,opt,name=commitment,proto3" json:"commitment,omitempty"` // SHA-256(public_key_share), 32 bytes
+	Commitment    []byte                 `protobuf:"bytes,2,opt,name=commitment,proto3" json:"commitment,omitempty"` // hekeys.Commitment(chain id, epoch, dealer, public_key_share), 32 bytes
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3881,10 +3912,11 @@ const file_medchain_proto_rawDesc = "" +
 	"\n" +
 	"ciphertext\x18\x02 \x01(\fR\n" +
 	"ciphertext\x12\x14\n" +
-	"\x05label\x18\x03 \x01(\tR\x05label\"g\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\"\x7f\n" +
 	"\x11RequestDecryption\x12+\n" +
 	"\x11ciphertext_hashes\x18\x01 \x03(\fR\x10ciphertextHashes\x12%\n" +
-	"\x0eresearcher_key\x18\x02 \x01(\fR\rresearcherKey\"\xf0\x03\n" +
+	"\x0eresearcher_key\x18\x02 \x01(\fR\rresearcherKey\x12\x16\n" +
+	"\x06public\x18\x03 \x01(\bR\x06public\"\xad\x04\n" +
 	"\x11DecryptionRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1c\n" +
@@ -3900,7 +3932,9 @@ const file_medchain_proto_rawDesc = "" +
 	" \x01(\fR\n" +
 	"resultHash\x12\x16\n" +
 	"\x06reason\x18\v \x01(\tR\x06reason\x12\x16\n" +
-	"\x06height\x18\f \x01(\x03R\x06height\"X\n" +
+	"\x06height\x18\f \x01(\x03R\x06height\x12\x16\n" +
+	"\x06public\x18\r \x01(\bR\x06public\x12#\n" +
+	"\rresult_values\x18\x0e \x03(\x12R\fresultValues\"X\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_PENDING\x10\x01\x12\x0f\n" +

@@ -68,7 +68,7 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 			if err != nil {
 				return err
 			}
-			_, err = w.send(ctx, commitDuty, hekeys.TypeKeyCommit, c.commit())
+			_, err = w.send(ctx, commitDuty, hekeys.TypeKeyCommit, c.commit(w.cfg.ChainID, me))
 			return err
 		}
 		delete(w.inflight, commitDuty)
@@ -84,7 +84,7 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 		if err != nil {
 			return err
 		}
-		if own := c.commit().Commitment; !bytes.Equal(onChain, own) {
+		if own := c.commit(w.cfg.ChainID, me).Commitment; !bytes.Equal(onChain, own) {
 			return fmt.Errorf("member %d's commitment on chain (%s) is not that of the key share in this home's keyring (%s)",
 				me, shortHash(onChain), shortHash(own))
 		}
@@ -116,11 +116,11 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 	return w.combine(ctx, ep, me, c)
 }
 
-// commit is the "he.key_commit" payload of c: the SHA-256 of the public-key
-// share it holds, so a restarted worker computes the same commitment from
-// the sealed payload.
-func (c *ceremony) commit() *pb.CommitKeyShare {
-	return &pb.CommitKeyShare{Epoch: c.payload.Epoch, Commitment: blobHash(c.payload.PublicKeyShare)}
+// commit is the "he.key_commit" payload of c for member me of chainID
+// (hekeys.Commitment of the public-key share it holds), so a restarted
+// worker computes the same commitment from the sealed payload.
+func (c *ceremony) commit(chainID string, me uint64) *pb.CommitKeyShare {
+	return &pb.CommitKeyShare{Epoch: c.payload.Epoch, Commitment: hekeys.Commitment(chainID, c.payload.Epoch, me, c.payload.PublicKeyShare)}
 }
 
 // loadOrCreateCeremony returns the sealed ceremony of ep for member me,

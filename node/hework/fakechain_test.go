@@ -329,7 +329,7 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 		if len(c.epoch.Committed) != len(c.epoch.Members) {
 			return codeErr{codeWrongState, "wrong_state: not every member has committed"}
 		}
-		if !bytes.Equal(blobHash(m.PublicKeyShare), c.commits[me]) {
+		if !bytes.Equal(hekeys.Commitment(c.chainID, m.Epoch, me, m.PublicKeyShare), c.commits[me]) {
 			return codeErr{codeInvalidPayload, "invalid_payload: public_key_share does not match the commitment"}
 		}
 		if err := c.p.ValidatePublicKeyShare(m.PublicKeyShare); err != nil {

@@ -227,8 +227,8 @@ func TestCeremonyAndDecryptionOnASimulatedChain(t *testing.T) {
 				t.Fatalf("member %d sent %d commitments", m.index, len(commits))
 			}
 			cm := commitmentOf(t, commits[0])
-			if cm.Epoch != 1 || !bytes.Equal(cm.Commitment, blobHash(c.pkShares[m.index])) || !bytes.Equal(c.commits[m.index], cm.Commitment) {
-				t.Fatalf("member %d's commitment is not the SHA-256 of the share it posted", m.index)
+			if cm.Epoch != 1 || !bytes.Equal(cm.Commitment, hekeys.Commitment(c.chainID, 1, m.index, c.pkShares[m.index])) || !bytes.Equal(c.commits[m.index], cm.Commitment) {
+				t.Fatalf("member %d's commitment is not the commitment to the share it posted", m.index)
 			}
 		}
 	})
@@ -350,11 +350,11 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 			if err := proto.Unmarshal(sealedPayload(t, m), &sealed); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(commitmentOf(t, first[0]).Commitment, blobHash(sealed.PublicKeyShare)) {
-				t.Fatal("the commitment is not the SHA-256 of the sealed public-key share")
+			if !bytes.Equal(commitmentOf(t, first[0]).Commitment, hekeys.Commitment(c.chainID, 1, m.index, sealed.PublicKeyShare)) {
+				t.Fatal("the commitment is not the commitment to the sealed public-key share")
 			}
 			c.commit()
-			if !bytes.Equal(c.commits[m.index], blobHash(sealed.PublicKeyShare)) {
+			if !bytes.Equal(c.commits[m.index], hekeys.Commitment(c.chainID, 1, m.index, sealed.PublicKeyShare)) {
 				t.Fatal("commitment not on chain")
 			}
 			if names, _ := m.keyring(t).ListData(); !slices.Equal(names, []string{ceremonyName(1)}) {
@@ -412,7 +412,7 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 		c.commit()
 		m.worker(t, c).Step(ctx) // a restart retries at once
 		got := c.sentOf(m.addr(), hekeys.TypeKeyCommit)
-		if len(got) != 1 || !bytes.Equal(commitmentOf(t, got[0]).Commitment, blobHash(sealed.PublicKeyShare)) {
+		if len(got) != 1 || !bytes.Equal(commitmentOf(t, got[0]).Commitment, hekeys.Commitment(c.chainID, 1, m.index, sealed.PublicKeyShare)) {
 			t.Fatal("the retry did not commit to the sealed share")
 		}
 		c.commit()
@@ -756,7 +756,7 @@ func TestFakeChainEnforcesTheCommitRules(t *testing.T) {
 		payloads[m.index] = &pl
 	}
 	commit := func(i uint64) *pb.CommitKeyShare {
-		return &pb.CommitKeyShare{Epoch: 1, Commitment: blobHash(payloads[i].PublicKeyShare)}
+		return &pb.CommitKeyShare{Epoch: 1, Commitment: hekeys.Commitment(c.chainID, 1, i, payloads[i].PublicKeyShare)}
 	}
 	outsider := ed25519.NewKeyFromSeed(make([]byte, 32))
 	outsiderAddr := pb.AddressOf(outsider.Public().(ed25519.PublicKey))
