@@ -35,11 +35,20 @@ func checkForm(r contracts.Reader, m proto.Message) error {
 			return invalid("ciphertext: %v", err)
 		}
 	case *pb.RequestDecryption:
+		if m.Public {
+			break // Validate refused a public request with a key
+		}
 		if err := p.ValidateResearcherKey(m.ResearcherKey); err != nil {
 			return invalid("researcher_key: %v", err)
 		}
 	case *pb.PostKeySwitchShare:
-		if err := p.ValidateKeySwitchShare(m.Share); err != nil {
+		// Either form, by its size: which one the request takes is state,
+		// checked in Exec.
+		validate := p.ValidateKeySwitchShare
+		if len(m.Share) == p.DecryptShareSize() {
+			validate = p.ValidateDecryptShare
+		}
+		if err := validate(m.Share); err != nil {
 			return invalid("share: %v", err)
 		}
 	default:

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"golang.org/x/crypto/nacl/box"
 	"google.golang.org/protobuf/proto"
@@ -94,6 +95,9 @@ func Handlers() []contracts.Handler {
 				r := m.(*pb.RequestDecryption)
 				if n := len(r.CiphertextHashes); n == 0 || n > maxRequestInputs {
 					return fmt.Errorf("%d ciphertexts: give 1 to %d", n, maxRequestInputs)
+				}
+				if r.Public && len(r.ResearcherKey) != 0 {
+					return errors.New("a public request names no researcher key: its sum is decrypted for every member")
 				}
 				seen := map[string]bool{}
 				for _, h := range r.CiphertextHashes {
@@ -352,8 +356,10 @@ func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
 	if err != nil {
 		return err
 	}
-	if err := p.ValidateResearcherKey(m.ResearcherKey); err != nil {
-		return invalid("researcher_key: %v", err)
+	if !m.Public {
+		if err := p.ValidateResearcherKey(m.ResearcherKey); err != nil {
+			return invalid("researcher_key: %v", err)
+		}
 	}
 	var epoch uint64
 	cts := make([][]byte, 0, len(m.CiphertextHashes))
@@ -415,14 +421,16 @@ func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
 	if err != nil {
 		return err
 	}
-	keyHash, err := putBlob(ctx.Store, m.ResearcherKey)
-	if err != nil {
-		return err
+	var keyHash []byte
+	if !m.Public {
+		if keyHash, err = putBlob(ctx.Store, m.ResearcherKey); err != nil {
+			return err
+		}
 	}
 	req := &pb.DecryptionRequest{
 		Id: id, Epoch: epoch, Requester: ctx.Signer.Address, AggregateHash: aggHash, TargetKeyHash: keyHash,
 		ActiveSet: active, DeadlineHeight: ctx.Block.Height + int64(hp.ShareDeadlineBlocks),
-		Status: pb.DecryptionRequest_STATUS_PENDING, Height: ctx.Block.Height,
+		Status: pb.DecryptionRequest_STATUS_PENDING, Height: ctx.Block.Height, Public: m.Public,
 	}
 	for _, kv := range []struct{ k, v []byte }{
 		{nextIDKey(), u64(nil, id+1)},
@@ -440,6 +448,7 @@ func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
 		contracts.Attr{Key: "id", Value: itoa(id), Index: true},
 		contracts.Attr{Key: "requester", Value: req.Requester, Index: true},
 		contracts.Attr{Key: "active_set", Value: joinIdx(active)},
+		contracts.Attr{Key: "public", Value: strconv.FormatBool(req.Public)},
 		contracts.Attr{Key: "deadline_height", Value: fmt.Sprint(req.DeadlineHeight)})
 	return nil
 }
@@ -469,7 +478,11 @@ func execKSShare(ctx *contracts.Context, m *pb.PostKeySwitchShare) error {
 	case slices.Contains(req.Posted, member):
 		return fmt.Errorf("%w: member %d already posted its share for request %d", contracts.ErrExists, member, m.Request)
 	}
-	if err := p.ValidateKeySwitchShare(m.Share); err != nil {
+	validate := p.ValidateKeySwitchShare
+	if req.Public {
+		validate = p.ValidateDecryptShare
+	}
+	if err := validate(m.Share); err != nil {
 		return invalid("share: %v", err)
 	}
 	h, err := putBlob(ctx.Store, m.Share)
@@ -501,12 +514,24 @@ func execKSShare(ctx *contracts.Context, m *pb.PostKeySwitchShare) error {
 			}
 			shares = append(shares, b)
 		}
-		res, err := p.KeySwitch(agg, shares)
-		if err != nil {
-			return invalid("key switch: %v", err)
-		}
-		if req.ResultHash, err = putBlob(ctx.Store, res); err != nil {
-			return err
+		if req.Public {
+			values, err := p.DecryptPublic(agg, shares)
+			if err != nil {
+				return invalid("public decryption: %v", err)
+			}
+			last := len(values)
+			for last > 0 && values[last-1] == 0 {
+				last--
+			}
+			req.ResultValues = values[:last]
+		} else {
+			res, err := p.KeySwitch(agg, shares)
+			if err != nil {
+				return invalid("key switch: %v", err)
+			}
+			if req.ResultHash, err = putBlob(ctx.Store, res); err != nil {
+				return err
+			}
 		}
 		req.Status = pb.DecryptionRequest_STATUS_DONE
 		if err := ctx.Store.Delete(pendingKey(req.DeadlineHeight, req.Id)); err != nil {
@@ -514,6 +539,7 @@ func execKSShare(ctx *contracts.Context, m *pb.PostKeySwitchShare) error {
 		}
 		ctx.Emit(EventRequestDone,
 			contracts.Attr{Key: "id", Value: itoa(req.Id), Index: true},
+			contracts.Attr{Key: "public", Value: strconv.FormatBool(req.Public)},
 			contracts.Attr{Key: "result_hash", Value: hex.EncodeToString(req.ResultHash)})
 	}
 	return set(ctx.Store, RequestKey(req.Id), req)

@@ -1047,3 +1047,108 @@ func TestAnAllianceWithoutHE(t *testing.T) {
 		t.Errorf("request: err = %v, want ErrWrongState", err)
 	}
 }
+
+// askPublic is the researcher's public request over hashes.
+func (c *chain) askPublic(tb testing.TB, hashes ...[]byte) *pb.DecryptionRequest {
+	tb.Helper()
+	ev := c.must(tb, c.a.researcher, hekeys.TypeRequest, &pb.RequestDecryption{CiphertextHashes: hashes, Public: true})
+	var n uint64
+	if _, err := fmt.Sscan(attrOf(ev, hekeys.EventRequestCreated, "id"), &n); err != nil {
+		tb.Fatalf("request_created id: %v", err)
+	}
+	if attrOf(ev, hekeys.EventRequestCreated, "public") != "true" {
+		tb.Error("request_created does not say public=true")
+	}
+	return c.request(tb, n)
+}
+
+// decShare is member i's public decryption share for req.
+func (c *chain) decShare(tb testing.TB, i uint64, req *pb.DecryptionRequest) *pb.PostKeySwitchShare {
+	tb.Helper()
+	s, err := c.a.p.GenDecryptShare(c.a.ts[i], req.ActiveSet, c.blob(tb, req.AggregateHash))
+	if err != nil {
+		tb.Fatalf("member %d's decryption share: %v", i, err)
+	}
+	return &pb.PostKeySwitchShare{Request: req.Id, Share: s}
+}
+
+func TestAPublicDecryption(t *testing.T) {
+	vectors := [][]int64{{40, 1}, {2, -1}, {0, 0, 5}}
+	want := sum(vectors...)
+	setup := func(t *testing.T) (*chain, *pb.DecryptionRequest) {
+		c := readyChain(t)
+		var hashes [][]byte
+		for i, v := range vectors {
+			hashes = append(hashes, c.submit(t, uint64(i%4+1), c.a.encrypt(t, v...)))
+		}
+		req := c.askPublic(t, hashes...)
+		if !req.Public || req.TargetKeyHash != nil || len(req.ActiveSet) != 3 {
+			t.Fatalf("public request stored as public=%v target=%x active=%v", req.Public, req.TargetKeyHash, req.ActiveSet)
+		}
+		return c, req
+	}
+
+	t.Run("t decryption shares store the exact sum in clear, trailing zero slots trimmed", func(t *testing.T) {
+		c, req := setup(t)
+		for _, m := range req.ActiveSet[:2] {
+			c.must(t, c.op(m), hekeys.TypeKSShare, c.decShare(t, m, req))
+		}
+		if got := c.request(t, req.Id); got.Status != pb.DecryptionRequest_STATUS_PENDING || got.ResultValues != nil {
+			t.Fatalf("after t−1 shares: %s, values %v", got.Status, got.ResultValues)
+		}
+		last := req.ActiveSet[2]
+		ev := c.must(t, c.op(last), hekeys.TypeKSShare, c.decShare(t, last, req))
+		done := c.request(t, req.Id)
+		if done.Status != pb.DecryptionRequest_STATUS_DONE || !slices.Equal(done.ResultValues, want) || done.ResultHash != nil {
+			t.Fatalf("done = %s, values %v (want %v), result hash %x", done.Status, done.ResultValues, want, done.ResultHash)
+		}
+		if attrOf(ev, hekeys.EventRequestDone, "public") != "true" {
+			t.Error("request_done does not say public=true")
+		}
+	})
+	t.Run("a key-switching share is refused on a public request", func(t *testing.T) {
+		c, req := setup(t)
+		// A key-switching share to the researcher's key, had one been named.
+		s, err := c.a.p.GenKeySwitchShare(c.a.ts[req.ActiveSet[0]], req.ActiveSet, c.blob(t, req.AggregateHash), c.a.researcherPub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.exec(c.op(req.ActiveSet[0]), hekeys.TypeKSShare, &pb.PostKeySwitchShare{Request: req.Id, Share: s}); !errors.Is(err, contracts.ErrInvalidPayload) {
+			t.Fatalf("err = %v, want invalid payload", err)
+		}
+	})
+	t.Run("a decryption share is refused on a request for a researcher", func(t *testing.T) {
+		c, req := pendingRequest(t, []int64{1})
+		s, err := c.a.p.GenDecryptShare(c.a.ts[2], req.ActiveSet, c.blob(t, req.AggregateHash))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.exec(c.op(2), hekeys.TypeKSShare, &pb.PostKeySwitchShare{Request: req.Id, Share: s}); !errors.Is(err, contracts.ErrInvalidPayload) {
+			t.Fatalf("err = %v, want invalid payload", err)
+		}
+	})
+	t.Run("a public request that also names a researcher key is refused", func(t *testing.T) {
+		c := readyChain(t)
+		h := c.submit(t, 1, c.a.encrypt(t, 1))
+		_, err := c.exec(c.a.researcher, hekeys.TypeRequest, &pb.RequestDecryption{CiphertextHashes: [][]byte{h}, Public: true, ResearcherKey: c.a.researcherPub})
+		if !errors.Is(err, contracts.ErrInvalidPayload) {
+			t.Fatalf("err = %v, want invalid payload", err)
+		}
+	})
+	t.Run("a sum released in public is never released again, to a researcher either", func(t *testing.T) {
+		c, _ := setup(t)
+		_, err := c.exec(c.a.researcher, hekeys.TypeRequest, &pb.RequestDecryption{CiphertextHashes: hashesOf(t, c), ResearcherKey: c.a.researcherPub})
+		if !errors.Is(err, contracts.ErrWrongState) {
+			t.Fatalf("err = %v, want wrong state", err)
+		}
+	})
+	t.Run("a public request past its deadline fails like any other", func(t *testing.T) {
+		c, req := setup(t)
+		c.must(t, c.op(req.ActiveSet[0]), hekeys.TypeKSShare, c.decShare(t, req.ActiveSet[0], req))
+		c.endBlock(t, req.DeadlineHeight+1)
+		if got := c.request(t, req.Id); got.Status != pb.DecryptionRequest_STATUS_FAILED || got.ResultValues != nil {
+			t.Fatalf("after the deadline: %s, values %v", got.Status, got.ResultValues)
+		}
+	})
+}
+

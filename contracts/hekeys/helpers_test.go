@@ -383,6 +383,12 @@ func (c *chain) execRaw(signer, typ string, payload []byte, authorize bool) ([]c
 		if err := p.Authorize(acc.Role); err != nil {
 			return nil, err
 		}
+		// The app runs the state form check too, before the contract.
+		if p.Handler.Check != nil {
+			if err := p.Handler.Check(c.store, p.Msg); err != nil {
+				return nil, err
+			}
+		}
 	}
 	cache := contracts.NewCache(c.store)
 	ctx := contracts.NewContext(c.block, cache, acc, acc.Sequence)

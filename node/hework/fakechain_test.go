@@ -390,7 +390,11 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 		if slices.Contains(r.Posted, me) {
 			return codeErr{codeExists, "already_exists"}
 		}
-		if err := c.p.ValidateKeySwitchShare(m.Share); err != nil {
+		validate := c.p.ValidateKeySwitchShare
+		if r.Public {
+			validate = c.p.ValidateDecryptShare
+		}
+		if err := validate(m.Share); err != nil {
 			return err
 		}
 		c.ksShares[r.Id][me] = m.Share
@@ -402,6 +406,14 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 				shares = append(shares, c.ksShares[r.Id][x])
 			}
 			agg := c.blobs[hex.EncodeToString(r.AggregateHash)]
+			if r.Public {
+				values, err := c.p.DecryptPublic(agg, shares)
+				if err != nil {
+					return err
+				}
+				r.Status, r.ResultValues = pb.DecryptionRequest_STATUS_DONE, values
+				return nil
+			}
 			out, err := c.p.KeySwitch(agg, shares)
 			if err != nil {
 				return err
@@ -414,7 +426,7 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 }
 
 // request opens a decryption request of the sum of cts for researcher key
-// pub, with the given active set.
+// pub (nil: a public request), with the given active set.
 func (c *fakeChain) request(pub []byte, active []uint64, cts ...[]byte) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -424,10 +436,14 @@ func (c *fakeChain) request(pub []byte, active []uint64, cts ...[]byte) uint64 {
 	}
 	id := c.nextReq
 	c.nextReq++
-	c.requests[id] = &pb.DecryptionRequest{
-		Id: id, Epoch: 1, AggregateHash: c.putBlob(agg), TargetKeyHash: c.putBlob(pub),
+	r := &pb.DecryptionRequest{
+		Id: id, Epoch: 1, AggregateHash: c.putBlob(agg), Public: pub == nil,
 		ActiveSet: active, DeadlineHeight: c.height + c.deadline, Status: pb.DecryptionRequest_STATUS_PENDING, Height: c.height,
 	}
+	if pub != nil {
+		r.TargetKeyHash = c.putBlob(pub)
+	}
+	c.requests[id] = r
 	c.ksShares[id] = map[uint64][]byte{}
 	return id
 }

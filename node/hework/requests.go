@@ -58,6 +58,10 @@ func (w *Worker) requestsDuty(ctx context.Context) error {
 			}
 			continue
 		}
+		if w.holdShares {
+			w.log.Info("HE worker: holding this member's share (fault hook "+FaultHoldSharesEnv+" is set)", "request", req.Id)
+			continue
+		}
 		w.duty(ctx, fmt.Sprintf("request/%d", req.Id), func(ctx context.Context) error {
 			payload, err := w.loadOrCreateKS(ctx, req, me)
 			if err != nil {
@@ -111,27 +115,34 @@ func (w *Worker) loadOrCreateKS(ctx context.Context, req *pb.DecryptionRequest, 
 	if ts == nil {
 		return nil, fmt.Errorf("request %d is for key epoch %d, for which this member has no threshold secret (yet)", req.Id, req.Epoch)
 	}
-	if len(req.TargetKeyHash) == 0 {
-		return nil, fmt.Errorf("request %d names no researcher key; this worker only switches to a researcher's key", req.Id)
+	if req.Public == (len(req.TargetKeyHash) != 0) {
+		return nil, fmt.Errorf("request %d: public = %v but researcher key hash %q: the chain sent an inconsistent request", req.Id, req.Public, shortHash(req.TargetKeyHash))
 	}
 	agg, err := queryBlob(ctx, w.cfg.Chain, req.AggregateHash)
 	if err != nil {
 		return nil, fmt.Errorf("request %d aggregate: %w", req.Id, err)
 	}
-	target, err := queryBlob(ctx, w.cfg.Chain, req.TargetKeyHash)
-	if err != nil {
-		return nil, fmt.Errorf("request %d researcher key: %w", req.Id, err)
-	}
 	p := w.cfg.Params
 	if err := p.ValidateCiphertext(agg); err != nil {
 		return nil, fmt.Errorf("request %d aggregate: %w", req.Id, err)
 	}
-	if err := p.ValidateResearcherKey(target); err != nil {
-		return nil, fmt.Errorf("request %d researcher key: %w", req.Id, err)
-	}
-	share, err := p.GenKeySwitchShare(ts, req.ActiveSet, agg, target)
-	if err != nil {
-		return nil, fmt.Errorf("request %d: %w", req.Id, err)
+	var share []byte
+	if req.Public {
+		// A decryption share: the sum becomes public once t are in.
+		if share, err = p.GenDecryptShare(ts, req.ActiveSet, agg); err != nil {
+			return nil, fmt.Errorf("request %d: %w", req.Id, err)
+		}
+	} else {
+		target, err := queryBlob(ctx, w.cfg.Chain, req.TargetKeyHash)
+		if err != nil {
+			return nil, fmt.Errorf("request %d researcher key: %w", req.Id, err)
+		}
+		if err := p.ValidateResearcherKey(target); err != nil {
+			return nil, fmt.Errorf("request %d researcher key: %w", req.Id, err)
+		}
+		if share, err = p.GenKeySwitchShare(ts, req.ActiveSet, agg, target); err != nil {
+			return nil, fmt.Errorf("request %d: %w", req.Id, err)
+		}
 	}
 	payload := &pb.PostKeySwitchShare{Request: req.Id, Share: share}
 	pl, err := proto.MarshalOptions{Deterministic: true}.Marshal(payload)
@@ -151,7 +162,7 @@ func (w *Worker) loadOrCreateKS(ctx context.Context, req *pb.DecryptionRequest, 
 		return nil, fmt.Errorf("seal the key-switching share before sending it: %w", err)
 	}
 	w.log.Info("HE worker: generated this member's key-switching share and sealed it in the keyring",
-		"request", req.Id, "epoch", req.Epoch, "active_set", fmt.Sprint(req.ActiveSet),
+		"request", req.Id, "public", req.Public, "epoch", req.Epoch, "active_set", fmt.Sprint(req.ActiveSet),
 		"aggregate", shortHash(req.AggregateHash), "deadline_height", req.DeadlineHeight, "secret", name)
 	return w.loadKS(req)
 }

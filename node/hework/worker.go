@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -77,6 +78,8 @@ type Worker struct {
 	backoff   map[string]*backoff
 	nonceHint uint64 // the nonce after the last tx this worker sent
 	lastPrune int64
+	// holdShares is the fault hook FaultHoldSharesEnv.
+	holdShares bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -125,6 +128,7 @@ func New(cfg Config) (*Worker, error) {
 		ksShares:   map[uint64]*pb.PostKeySwitchShare{},
 		inflight:   map[string]*inflight{},
 		backoff:    map[string]*backoff{},
+		holdShares: os.Getenv(FaultHoldSharesEnv) != "",
 	}
 	var err error
 	w.sealPriv, w.sealPub, err = sealKeyPair(cfg.Seal)
@@ -133,6 +137,14 @@ func New(cfg Config) (*Worker, error) {
 	}
 	return w, nil
 }
+
+// FaultHoldSharesEnv names a fault-injection hook for end-to-end tests, in
+// the manner of CometBFT's FAIL_TEST_INDEX: when set (non-empty) in a
+// node's environment, its worker never posts a share for a decryption
+// request. The node stays a live validator, so the chain still puts it in
+// active sets; a test can then kill it after a request fixed its set, and
+// know it posted nothing. Never set it in production.
+const FaultHoldSharesEnv = "MEDCHAIN_FAULT_HOLD_KS_SHARES"
 
 // Start runs the worker in its own goroutine until Stop.
 func (w *Worker) Start() {

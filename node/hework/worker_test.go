@@ -277,6 +277,25 @@ func TestCeremonyAndDecryptionOnASimulatedChain(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a public request gets decryption shares and its sum in clear", func(t *testing.T) {
+		cts := make([][]byte, 0, len(vectors))
+		for _, v := range vectors {
+			ct, err := p.EncodeEncrypt(pk, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cts = append(cts, ct)
+		}
+		pid := c.request(nil, []uint64{1, 2, 4}, cts...)
+		runBlocks(t, c, ws, 10, func() bool { return c.requests[pid].Status != pb.DecryptionRequest_STATUS_PENDING })
+		r := c.requests[pid]
+		if r.Status != pb.DecryptionRequest_STATUS_DONE || !slices.Equal(r.ResultValues[:4], want) {
+			t.Fatalf("public request %d: %v %s, values %v, want %v", pid, r.Status, r.Reason, r.ResultValues[:min(4, len(r.ResultValues))], want)
+		}
+		if n := len(c.sentOf(ms[2].addr(), hekeys.TypeKSShare)); n != 1 {
+			t.Fatalf("member 3, outside the public request's set, sent %d shares in all, want 1", n)
+		}
+	})
 	t.Run("finished requests' shares are pruned from the keyring", func(t *testing.T) {
 		m := ms[1]
 		kr := m.keyring(t)
