@@ -1151,4 +1151,3 @@ func TestAPublicDecryption(t *testing.T) {
 		}
 	})
 }
-
