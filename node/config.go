@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/template"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/medchain/medchain/node/gateway"
 )
 
 // EnvPrefix prefixes every environment variable medchain reads: a setting
@@ -21,7 +25,8 @@ const EnvPrefix = "MEDCHAIN"
 
 // AppConfig is medchain's own settings, from <home>/config/app.toml.
 type AppConfig struct {
-	State StateConfig `mapstructure:"state"`
+	State   StateConfig   `mapstructure:"state"`
+	Gateway GatewayConfig `mapstructure:"gateway"`
 }
 
 // StateConfig configures the state store.
@@ -33,9 +38,88 @@ type StateConfig struct {
 	CacheSize int `mapstructure:"cache_size"`
 }
 
+// GatewayConfig configures the hospital's HTTPS gateway (node/gateway),
+// where doctors fetch the ciphertexts of records this hospital keeps.
+type GatewayConfig struct {
+	// Enable runs the gateway and the erasure shredder with the node.
+	Enable bool `mapstructure:"enable"`
+	// Listen is the host:port the gateway listens on.
+	Listen string `mapstructure:"listen"`
+	// PublicURL is the https:// address published on chain for clients;
+	// empty means https://<listen>.
+	PublicURL string `mapstructure:"public_url"`
+	// CertHosts are the IP addresses and DNS names of the certificate the
+	// node creates when there is none.
+	CertHosts []string `mapstructure:"cert_hosts"`
+	// CertFile and KeyFile are the TLS certificate and key (PEM); empty
+	// means <home>/config/gateway_cert.pem and gateway_key.pem. A relative
+	// path is relative to the home.
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+}
+
+// DefaultGatewayListen is the gateway's default listen address.
+const DefaultGatewayListen = "127.0.0.1:26680"
+
 // DefaultAppConfig is what `medchain init` writes.
 func DefaultAppConfig() AppConfig {
-	return AppConfig{State: StateConfig{KeepRecent: 0, CacheSize: 100_000}}
+	return AppConfig{
+		State: StateConfig{KeepRecent: 0, CacheSize: 100_000},
+		Gateway: GatewayConfig{
+			Enable: true, Listen: DefaultGatewayListen, CertHosts: []string{"127.0.0.1", "localhost"},
+		},
+	}
+}
+
+// CertPath is the gateway certificate file of home.
+func (g GatewayConfig) CertPath(home string) string {
+	return homePath(home, g.CertFile, "gateway_cert.pem")
+}
+
+// KeyPath is the gateway key file of home.
+func (g GatewayConfig) KeyPath(home string) string {
+	return homePath(home, g.KeyFile, "gateway_key.pem")
+}
+
+func homePath(home, set, def string) string {
+	switch {
+	case set == "":
+		return filepath.Join(home, "config", def)
+	case filepath.IsAbs(set):
+		return set
+	}
+	return filepath.Join(home, set)
+}
+
+// URL is the address published on chain: PublicURL, or https://<listen>.
+func (g GatewayConfig) URL() string {
+	if g.PublicURL != "" {
+		return g.PublicURL
+	}
+	return "https://" + g.Listen
+}
+
+// Validate checks the gateway settings; errors name the setting.
+func (g GatewayConfig) Validate() error {
+	host, port, err := net.SplitHostPort(g.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway.listen = %q: want host:port, e.g. %s", g.Listen, DefaultGatewayListen)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("gateway.listen = %q: the port must be a number from 1 to 65535", g.Listen)
+	}
+	if g.PublicURL == "" {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			return fmt.Errorf("gateway.listen = %q listens on every interface, which is no address to publish: set gateway.public_url to the https://host:port clients dial", g.Listen)
+		}
+	}
+	if err := gateway.CheckPublicURL(g.URL()); err != nil {
+		return fmt.Errorf("gateway.public_url: %w", err)
+	}
+	if err := gateway.CheckCertHosts(g.CertHosts); err != nil {
+		return fmt.Errorf("gateway.cert_hosts: %w", err)
+	}
+	return nil
 }
 
 // Validate checks the settings; errors name the setting.
@@ -49,7 +133,7 @@ func (c AppConfig) Validate() error {
 	if c.State.CacheSize < 0 {
 		return fmt.Errorf("state.cache_size = %d: must not be negative", c.State.CacheSize)
 	}
-	return nil
+	return c.Gateway.Validate()
 }
 
 var appTOML = template.Must(template.New("app.toml").Parse(`# medchain application settings.
@@ -66,6 +150,33 @@ keep_recent = {{ .State.KeepRecent }}
 # IAVL node cache size, in nodes (about 100 bytes each, plus values).
 # Env: MEDCHAIN_STATE_CACHE_SIZE
 cache_size = {{ .State.CacheSize }}
+
+[gateway]
+# The HTTPS gateway (TLS 1.3) where doctors fetch the encrypted records this
+# hospital keeps, once the chain has recorded their access; also runs the
+# shredder that destroys the vault copy of every record erased on chain.
+# Env: MEDCHAIN_GATEWAY_ENABLE
+enable = {{ .Gateway.Enable }}
+
+# Listen address, host:port. Flag: --gateway.listen
+# Env: MEDCHAIN_GATEWAY_LISTEN
+listen = {{ printf "%q" .Gateway.Listen }}
+
+# The https://host:port published on chain for clients; empty means
+# https://<listen>. Set it when the gateway is reached through another name.
+# Env: MEDCHAIN_GATEWAY_PUBLIC_URL
+public_url = {{ printf "%q" .Gateway.PublicURL }}
+
+# IP addresses and DNS names of the self-signed certificate the node creates
+# when there is none. Clients pin its SHA-256, which the node publishes.
+# Env: MEDCHAIN_GATEWAY_CERT_HOSTS (comma-separated)
+cert_hosts = [{{ range $i, $h := .Gateway.CertHosts }}{{ if $i }}, {{ end }}{{ printf "%q" $h }}{{ end }}]
+
+# Certificate and key (PEM; key mode 0600). Empty means
+# config/gateway_cert.pem and config/gateway_key.pem; relative to the home.
+# Env: MEDCHAIN_GATEWAY_CERT_FILE, MEDCHAIN_GATEWAY_KEY_FILE
+cert_file = {{ printf "%q" .Gateway.CertFile }}
+key_file = {{ printf "%q" .Gateway.KeyFile }}
 `))
 
 // WriteAppConfig renders c into path (0600).
@@ -106,6 +217,7 @@ var cometFlags = []struct{ key, usage string }{
 // appFlags are the app.toml settings `medchain start` takes as flags.
 var appFlags = []struct{ key, usage string }{
 	{"state.keep_recent", "state versions to keep (0 = archive)"},
+	{"gateway.listen", "gateway HTTPS listen address, host:port"},
 }
 
 // AddStartFlags registers the overridable settings on fs.
@@ -200,6 +312,12 @@ func loadApp(home string, fs *pflag.FlagSet) (AppConfig, error) {
 	def := DefaultAppConfig()
 	v.SetDefault("state.keep_recent", def.State.KeepRecent)
 	v.SetDefault("state.cache_size", def.State.CacheSize)
+	v.SetDefault("gateway.enable", def.Gateway.Enable)
+	v.SetDefault("gateway.listen", def.Gateway.Listen)
+	v.SetDefault("gateway.public_url", def.Gateway.PublicURL)
+	v.SetDefault("gateway.cert_hosts", def.Gateway.CertHosts)
+	v.SetDefault("gateway.cert_file", def.Gateway.CertFile)
+	v.SetDefault("gateway.key_file", def.Gateway.KeyFile)
 	keys := make([]string, len(appFlags))
 	for i, f := range appFlags {
 		keys[i] = f.key

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/medchain/medchain/genesis"
+	"github.com/medchain/medchain/node/gateway"
 	"github.com/medchain/medchain/node/keyring"
 )
 
@@ -87,8 +88,9 @@ func TuneLocal(c *cmtcfg.Config) {
 }
 
 // Init lays out a new home: CometBFT's config.toml, node key, validator key
-// and (unless SkipGenesis) a one-member genesis; medchain's app.toml; and a
-// keyring holding the hospital's operator key. It refuses a home that
+// and (unless SkipGenesis) a one-member genesis; medchain's app.toml and
+// the gateway's TLS certificate; and a keyring holding the hospital's
+// operator key. It refuses a home that
 // already has a config.
 func Init(o InitOptions) (*InitResult, error) {
 	if o.Home == "" {
@@ -128,8 +130,12 @@ func Init(o InitOptions) (*InitResult, error) {
 	if err := os.Chmod(CometConfigPath(o.Home), 0o600); err != nil {
 		return nil, err
 	}
-	if err := WriteAppConfig(AppConfigPath(o.Home), DefaultAppConfig()); err != nil {
+	app := DefaultAppConfig()
+	if err := WriteAppConfig(AppConfigPath(o.Home), app); err != nil {
 		return nil, fmt.Errorf("write %s: %w", AppConfigPath(o.Home), err)
+	}
+	if _, err := gateway.EnsureCert(app.Gateway.CertPath(o.Home), app.Gateway.KeyPath(o.Home), app.Gateway.CertHosts); err != nil {
+		return nil, err
 	}
 	pv := privval.GenFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
 	pv.Save()

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	dbm "github.com/cometbft/cometbft-db"
 	"github.com/cometbft/cometbft/abci/example/kvstore"
@@ -29,6 +31,7 @@ import (
 	"github.com/medchain/medchain/abci/store"
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/gateway"
 	"github.com/medchain/medchain/node/hework"
 	"github.com/medchain/medchain/node/keyring"
 )
@@ -43,8 +46,10 @@ type Node struct {
 	mu  sync.Mutex
 	dbs []dbm.DB // every CometBFT database, closed on Stop
 
-	// stopWorker stops the HE worker, if one runs; Stop calls it first.
-	stopWorker func()
+	// stopGateway and stopWorker stop the gateway and the HE worker, if
+	// they run; Stop calls them first, in this order.
+	stopGateway func()
+	stopWorker  func()
 }
 
 // StateDir is where the app's state store lives in a home.
@@ -161,6 +166,10 @@ func (n *Node) Start() error {
 // Stop shuts down in the order that loses nothing: CometBFT's services,
 // then the app connection, then CometBFT's databases, then the state store.
 func (n *Node) Stop() {
+	if n.stopGateway != nil {
+		n.stopGateway()
+		n.stopGateway = nil
+	}
 	if n.stopWorker != nil {
 		n.stopWorker()
 		n.stopWorker = nil
@@ -192,28 +201,42 @@ type RunOptions struct {
 	// (keyring.BackendFile if empty).
 	KeyringBackend string
 	// Passphrase unlocks the file backend's keys. Run asks it at most once,
-	// before the node starts, and only if the HE worker is to run.
+	// before the node starts, and only if the HE worker or the gateway is
+	// to run.
 	Passphrase keyring.PassphraseFunc
 }
 
-// Run starts the node, and the HE worker if this home takes part in the
-// alliance's key (see prepareHEWorker), and stops both when ctx is done
-// (SIGINT/SIGTERM in `medchain start`).
+// Run starts the node, the HE worker if this home takes part in the
+// alliance's key (see prepareHEWorker), and the gateway with its shredder
+// if app.toml enables it (see prepareGateway), and stops them all when ctx
+// is done (SIGINT/SIGTERM in `medchain start`).
 func Run(ctx context.Context, conf *Config, logger log.Logger, o RunOptions) error {
 	n, err := New(conf, logger)
 	if err != nil {
 		return err
 	}
-	hw, err := n.prepareHEWorker(o)
+	keys := &keySource{n: n, o: o}
+	hw, err := n.prepareHEWorker(keys)
+	if err != nil {
+		n.Stop()
+		return err
+	}
+	gw, err := n.prepareGateway(keys)
 	if err != nil {
 		n.Stop()
 		return err
 	}
 	if err := n.Start(); err != nil {
+		if gw != nil {
+			_ = gw.listener.Close()
+		}
 		return err
 	}
 	if hw != nil {
 		n.startHEWorker(hw)
+	}
+	if gw != nil {
+		n.startGateway(gw)
 	}
 	<-ctx.Done()
 	n.logger.Info("shutting down", "reason", context.Cause(ctx))
@@ -295,23 +318,44 @@ type heWorkerSetup struct {
 	operator, seal ed25519.PrivateKey
 }
 
-// prepareHEWorker decides whether this home runs the HE worker: only when
-// genesis has an "he" section and the keyring holds both the operator and
-// the seal key. It returns nil (and logs why) otherwise. A keyring that
-// holds the keys but cannot unlock them (wrong passphrase, other backend)
-// is an error: the member would silently miss its ceremony duties.
-func (n *Node) prepareHEWorker(o RunOptions) (*heWorkerSetup, error) {
-	if n.conf.BenchKVStore {
-		return nil, nil
+// hospitalKeys are the hospital's keys the services use: the operator key
+// (signs their txs) and the seal key (its seed is the X25519 key data keys
+// and key shares are sealed to).
+type hospitalKeys struct {
+	secrets        *keyring.Keyring
+	operator, seal ed25519.PrivateKey
+}
+
+// keySource unlocks the hospital's keys once, for whichever service asks
+// first, so that the passphrase is asked at most once.
+type keySource struct {
+	n      *Node
+	o      RunOptions
+	done   bool
+	keys   *hospitalKeys
+	err    error
+	absent string // the key the keyring lacks, if any
+}
+
+// get returns the unlocked keys, or nil (logging that service is off and
+// which key is missing) when the keyring lacks one. A keyring that holds the keys but cannot
+// unlock them (wrong passphrase, other backend) is an error: the hospital
+// would silently miss its duties.
+func (k *keySource) get(service string) (*hospitalKeys, error) {
+	if !k.done {
+		k.done = true
+		k.keys, k.absent, k.err = k.n.unlockHospitalKeys(k.o)
 	}
-	doc, st, err := genesis.Load(n.conf.Comet.GenesisFile())
-	if err != nil {
-		return nil, err
+	if k.err != nil {
+		return nil, fmt.Errorf("%s: %w", service, k.err)
 	}
-	if st.HE == nil {
-		n.logger.Info("HE worker off: the genesis has no he section")
-		return nil, nil
+	if k.keys == nil {
+		k.n.logger.Info(service+" off: no such key in the keyring", "key", k.absent, "keyring", KeyringDir(k.n.conf.Home))
 	}
+	return k.keys, nil
+}
+
+func (n *Node) unlockHospitalKeys(o RunOptions) (*hospitalKeys, string, error) {
 	backend := o.KeyringBackend
 	if backend == "" {
 		backend = keyring.BackendFile
@@ -323,25 +367,47 @@ func (n *Node) prepareHEWorker(o RunOptions) (*heWorkerSetup, error) {
 	dir := KeyringDir(n.conf.Home)
 	kr, err := keyring.Open(dir, backend, OncePassphrase(prompt))
 	if err != nil {
-		return nil, fmt.Errorf("HE worker: %w", err)
+		return nil, "", err
 	}
 	for _, name := range []string{OperatorKeyName, SealKeyName} {
 		if _, err := kr.Show(name); errors.Is(err, keyring.ErrKeyNotFound) {
-			n.logger.Info("HE worker off: no such key in the keyring", "key", name, "keyring", dir)
-			return nil, nil
+			return nil, name, nil
 		} else if err != nil {
-			return nil, fmt.Errorf("HE worker: %w", err)
+			return nil, "", err
 		}
 	}
-	hw := &heWorkerSetup{chainID: doc.ChainID, secrets: kr}
+	keys := &hospitalKeys{secrets: kr}
+	if keys.operator, err = kr.Signer(OperatorKeyName); err != nil {
+		return nil, "", fmt.Errorf("unlock the %q key: %w (give the keyring passphrase at the prompt or with --keyring-passphrase-file)", OperatorKeyName, err)
+	}
+	if keys.seal, err = kr.Signer(SealKeyName); err != nil {
+		return nil, "", fmt.Errorf("unlock the %q key: %w", SealKeyName, err)
+	}
+	return keys, "", nil
+}
+
+// prepareHEWorker decides whether this home runs the HE worker: only when
+// genesis has an "he" section and the keyring holds both the operator and
+// the seal key. It returns nil (and logs why) otherwise.
+func (n *Node) prepareHEWorker(keys *keySource) (*heWorkerSetup, error) {
+	if n.conf.BenchKVStore {
+		return nil, nil
+	}
+	doc, st, err := genesis.Load(n.conf.Comet.GenesisFile())
+	if err != nil {
+		return nil, err
+	}
+	if st.HE == nil {
+		n.logger.Info("HE worker off: the genesis has no he section")
+		return nil, nil
+	}
+	k, err := keys.get("HE worker")
+	if err != nil || k == nil {
+		return nil, err
+	}
+	hw := &heWorkerSetup{chainID: doc.ChainID, secrets: k.secrets, operator: k.operator, seal: k.seal}
 	if hw.params, err = he.NewParams(st.HE.Params); err != nil {
 		return nil, fmt.Errorf("genesis he.params: %w", err)
-	}
-	if hw.operator, err = kr.Signer(OperatorKeyName); err != nil {
-		return nil, fmt.Errorf("HE worker: unlock the %q key: %w (give the keyring passphrase at the prompt or with --keyring-passphrase-file)", OperatorKeyName, err)
-	}
-	if hw.seal, err = kr.Signer(SealKeyName); err != nil {
-		return nil, fmt.Errorf("HE worker: unlock the %q key: %w", SealKeyName, err)
 	}
 	return hw, nil
 }
@@ -374,5 +440,94 @@ func (n *Node) startHEWorker(hw *heWorkerSetup) {
 		if wake != nil {
 			_ = lc.UnsubscribeAll(context.Background(), subscriber)
 		}
+	}
+}
+
+// gatewaySetup is what the gateway needs, gathered before the node starts:
+// its listener is bound, so a port in use stops `medchain start` at once.
+type gatewaySetup struct {
+	chainID   string
+	keys      *hospitalKeys
+	listener  net.Listener
+	cert      tls.Certificate
+	publicURL string
+}
+
+// prepareGateway decides whether this home runs the gateway and its
+// shredder: when app.toml enables it and the keyring holds the operator
+// and seal keys. It creates the certificate if it is missing and binds
+// the listen address.
+func (n *Node) prepareGateway(keys *keySource) (*gatewaySetup, error) {
+	g := n.conf.App.Gateway
+	if n.conf.BenchKVStore {
+		return nil, nil
+	}
+	if !g.Enable {
+		n.logger.Info("gateway off: gateway.enable = false in app.toml")
+		return nil, nil
+	}
+	k, err := keys.get("gateway")
+	if err != nil || k == nil {
+		return nil, err
+	}
+	doc, _, err := genesis.Load(n.conf.Comet.GenesisFile())
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile := g.CertPath(n.conf.Home), g.KeyPath(n.conf.Home)
+	if created, err := gateway.EnsureCert(certFile, keyFile, g.CertHosts); err != nil {
+		return nil, err
+	} else if created {
+		n.logger.Info("gateway certificate created", "cert", certFile, "hosts", strings.Join(g.CertHosts, ","))
+	}
+	cert, _, err := gateway.LoadCertificate(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", g.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.listen = %s: cannot listen (%v); is another node running on this port? pick another port in app.toml or with --gateway.listen, or set gateway.enable = false", g.Listen, err)
+	}
+	return &gatewaySetup{chainID: doc.ChainID, keys: k, listener: l, cert: cert, publicURL: g.URL()}, nil
+}
+
+// vaultLinger is how long the gateway keeps the vault open after its last
+// fetch or shred: short, so that an import (`medchain ingest`) on the same
+// home can open it in between.
+const vaultLinger = 250 * time.Millisecond
+
+// startGateway starts the gateway service on the running node: it reads
+// state and broadcasts through the in-process RPC client and wakes up on
+// every new block. The node keeps running if the gateway cannot start.
+func (n *Node) startGateway(gs *gatewaySetup) {
+	const subscriber = "gateway"
+	logger := n.logger.With("module", "gateway")
+	lc := local.New(n.cmt)
+	ctx, cancel := context.WithCancel(context.Background())
+	wake, err := hework.WatchBlocks(ctx, lc, subscriber)
+	if err != nil {
+		logger.Error("gateway: no block events; polling instead", "err", err)
+	}
+	lease := gateway.NewVaultLease(n.conf.Home, storeLogger{logger.With("module", "vault")}, vaultLinger)
+	svc, err := gateway.NewService(gateway.ServiceConfig{
+		ChainID: gs.chainID, Chain: gateway.RPCChain{C: lc}, Vault: lease,
+		Operator: gs.keys.operator, Seal: gs.keys.seal, Listener: gs.listener, Certificate: gs.cert,
+		PublicURL: gs.publicURL, Logger: logger, Wake: wake,
+	})
+	if err != nil {
+		cancel()
+		_ = gs.listener.Close()
+		lease.Close()
+		logger.Error("gateway not started", "err", err)
+		return
+	}
+	svc.Start()
+	n.stopGateway = func() {
+		svc.Stop()
+		cancel()
+		if wake != nil {
+			_ = lc.UnsubscribeAll(context.Background(), subscriber)
+		}
+		lease.Close()
 	}
 }

@@ -95,13 +95,6 @@ func startLocalnetWith(t *testing.T, ctx context.Context, o Options) *Cluster {
 	return c
 }
 
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
 func operatorKey(t *testing.T, c *Cluster, i int) ed25519.PrivateKey {
 	t.Helper()
 	kr, err := keyring.Open(node.KeyringDir(c.Manifest.Nodes[i].Home), keyring.BackendTest, nil)

@@ -19,6 +19,7 @@ import (
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/keyring"
+	"github.com/medchain/medchain/node/vault"
 )
 
 // ManifestFile is the name of the file Generate writes in the localnet dir.
@@ -29,8 +30,9 @@ type Options struct {
 	Dir        string
 	Validators int
 	ChainID    string
-	// BasePort: node i uses P2P BasePort+2i and RPC BasePort+2i+1. If 0,
-	// free ports are picked now (for tests).
+	// BasePort: node i uses P2P BasePort+2i, RPC BasePort+2i+1 and, after
+	// all of those, its gateway BasePort+2N+i (N validators). If 0, free
+	// ports are picked now (for tests).
 	BasePort int
 	// Tune adjusts each node's CometBFT config after node.TuneLocal.
 	Tune func(*cmtcfg.Config)
@@ -49,6 +51,7 @@ type NodeInfo struct {
 	Home             string `json:"home"`
 	RPC              string `json:"rpc"`
 	P2P              string `json:"p2p"`
+	Gateway          string `json:"gateway"` // the gateway's URL, https://127.0.0.1:port
 	NodeID           string `json:"node_id"`
 	ValidatorAddress string `json:"validator_address"`
 	OperatorAddress  string `json:"operator_address"`
@@ -78,7 +81,7 @@ func Generate(o Options) (*Manifest, error) {
 	if entries, err := os.ReadDir(o.Dir); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("--dir %s is not empty; remove it or pick another", o.Dir)
 	}
-	ports, err := pickPorts(o.BasePort, 2*o.Validators)
+	ports, err := pickPorts(o.BasePort, 3*o.Validators)
 	if err != nil {
 		return nil, err
 	}
@@ -87,12 +90,19 @@ func Generate(o Options) (*Manifest, error) {
 		return nil, err
 	}
 	m := &Manifest{ChainID: o.ChainID, Dir: abs}
+	// The alliance pepper (pseudonyms are HMACs under it) is one secret
+	// shared by every member, out of band; a localnet makes it here.
+	pepper, err := vault.GeneratePepper()
+	if err != nil {
+		return nil, err
+	}
 	var members []genesis.Member
 	for i := 0; i < o.Validators; i++ {
-		p2pPort, rpcPort := ports[2*i], ports[2*i+1]
+		p2pPort, rpcPort, gatewayPort := ports[2*i], ports[2*i+1], ports[2*o.Validators+i]
 		info := NodeInfo{
 			Index: i, Moniker: fmt.Sprintf("hospital%d", i), Home: filepath.Join(abs, fmt.Sprintf("node%d", i)),
 			RPC: fmt.Sprintf("http://127.0.0.1:%d", rpcPort), HospitalID: fmt.Sprintf("h%d", i),
+			Gateway: fmt.Sprintf("https://127.0.0.1:%d", gatewayPort),
 		}
 		res, err := node.Init(node.InitOptions{
 			Home: info.Home, Moniker: info.Moniker, ChainID: o.ChainID,
@@ -108,6 +118,17 @@ func Generate(o Options) (*Manifest, error) {
 			},
 		})
 		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		if err := vault.WritePepper(info.Home, pepper); err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		if err := vault.EnsureKeys(info.Home); err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		app := node.DefaultAppConfig()
+		app.Gateway.Listen = fmt.Sprintf("127.0.0.1:%d", gatewayPort)
+		if err := node.WriteAppConfig(node.AppConfigPath(info.Home), app); err != nil {
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 		res.Member.P2PAddress = fmt.Sprintf("127.0.0.1:%d", p2pPort)

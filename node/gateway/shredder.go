@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/cometbft/cometbft/libs/log"
+
+	"github.com/medchain/medchain/contracts/pb"
+)
+
+// ShredChain is what the Shredder reads of the chain.
+type ShredChain interface {
+	StateReader
+	Erasures(ctx context.Context, custodian string, from, to int64) ([]Erasure, error)
+}
+
+// rescanEvery is how many blocks apart the Shredder re-scans the whole
+// vault when it cannot follow erasure events.
+const rescanEvery = 100
+
+// maxFollow is the most blocks the Shredder reads the results of in one
+// Step; further behind, one scan of the vault is cheaper.
+const maxFollow = 500
+
+// Shredder crypto-shreds the vault copy of every record of its hospital
+// that is erased on chain. Its first Step scans the whole vault (each
+// record's state on chain), which catches every erasure made while the
+// node was down; later Steps follow the "record.erased" events in the
+// results of the new blocks. When those results are not available
+// (storage.discard_abci_responses) it scans at once and then every
+// rescanEvery blocks. vault.Erase is idempotent, so a repeated or
+// interrupted Step is harmless. It logs a record id and erasure height per
+// shred, nothing else. Between an erasure and its shred the gateway
+// already answers 410: it reads the record's state first.
+type Shredder struct {
+	chain    ShredChain
+	vault    Vault
+	hospital string
+	log      log.Logger
+
+	// done is the height up to which every erasure is shredded (0: the
+	// first scan has not completed).
+	done         int64
+	noResults    bool
+	lastScanDone int64
+}
+
+// NewShredder returns a Shredder for hospital's records.
+func NewShredder(chain ShredChain, v Vault, hospital string, logger log.Logger) (*Shredder, error) {
+	if chain == nil || v == nil || logger == nil {
+		return nil, errors.New("shredder: chain, vault and logger are required")
+	}
+	if err := checkHospitalID(hospital); err != nil {
+		return nil, fmt.Errorf("shredder: %w", err)
+	}
+	return &Shredder{chain: chain, vault: v, hospital: hospital, log: logger}, nil
+}
+
+// Step shreds what was erased up to height, the latest height the app
+// has committed (state queries must answer at height or later). An error
+// leaves the rest for the next Step. Not safe for concurrent use.
+func (s *Shredder) Step(ctx context.Context, height int64) error {
+	if height <= 0 || height <= s.done {
+		return nil
+	}
+	scan := s.done == 0 || height-s.done > maxFollow || (s.noResults && height-s.lastScanDone >= rescanEvery)
+	if !scan && !s.noResults {
+		es, err := s.chain.Erasures(ctx, s.hospital, s.done+1, height)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			s.noResults = true
+			s.log.Error("shredder: cannot read erasure events; scanning the vault now and every few blocks instead", "every_blocks", rescanEvery, "err", err)
+			scan = true
+		} else {
+			for _, e := range es {
+				if err := s.shred(e.RecordID, e.Height); err != nil {
+					return err
+				}
+			}
+			s.done = height
+			return nil
+		}
+	}
+	if !scan {
+		return nil
+	}
+	if err := s.scan(ctx); err != nil {
+		return err
+	}
+	s.done, s.lastScanDone = height, height
+	return nil
+}
+
+// scan checks every record the vault holds against its state on chain.
+func (s *Shredder) scan(ctx context.Context) error {
+	ids, err := s.vault.List()
+	if err != nil {
+		return fmt.Errorf("shredder: list the vault: %w", err)
+	}
+	for _, id := range ids {
+		if len(id) != 32 {
+			continue // not a chain record id
+		}
+		rec, err := queryMessage[pb.Record](ctx, s.chain, recordPath([32]byte(id)))
+		if err != nil {
+			return fmt.Errorf("shredder: %w", err)
+		}
+		if rec == nil || !rec.Erased || rec.Custodian != s.hospital {
+			continue
+		}
+		if err := s.shred(rec.Id, rec.ErasedHeight); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Shredder) shred(recordID string, height int64) error {
+	raw, err := hex.DecodeString(recordID)
+	if err != nil || len(raw) != 32 {
+		return fmt.Errorf("shredder: the chain named an erased record with a malformed id (%d characters)", len(recordID))
+	}
+	if err := s.vault.Erase(raw); err != nil {
+		return fmt.Errorf("shredder: erase record %s: %w", recordID, err)
+	}
+	s.log.Info("record shredded", "record", recordID, "erased_height", height)
+	return nil
+}
