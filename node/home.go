@@ -18,6 +18,7 @@ import (
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/node/gateway"
 	"github.com/medchain/medchain/node/keyring"
+	"github.com/medchain/medchain/node/vault"
 )
 
 // OperatorKeyName is the keyring name of a hospital's operator key.
@@ -135,6 +136,11 @@ func Init(o InitOptions) (*InitResult, error) {
 		return nil, fmt.Errorf("write %s: %w", AppConfigPath(o.Home), err)
 	}
 	if _, err := gateway.EnsureCert(app.Gateway.CertPath(o.Home), app.Gateway.KeyPath(o.Home), app.Gateway.CertHosts); err != nil {
+		return nil, err
+	}
+	// The vault's key (encryption at rest); the alliance pepper is not
+	// made here: it is one secret of the whole alliance (medchain pepper).
+	if err := vault.EnsureKeys(o.Home); err != nil {
 		return nil, err
 	}
 	pv := privval.GenFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())

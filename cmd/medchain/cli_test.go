@@ -146,3 +146,53 @@ func TestSynthIsDeterministicAndRefusesANonEmptyDir(t *testing.T) {
 		t.Fatalf("synth into a non-empty dir succeeded: %s", out)
 	}
 }
+
+func TestPepperGenerateImportFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	file, home := filepath.Join(dir, "pepper"), filepath.Join(dir, "home")
+	out, code := run(t, "", "pepper", "generate", "--out", file)
+	if code != 0 || !strings.Contains(out, "fingerprint ") {
+		t.Fatalf("generate: %d %s", code, out)
+	}
+	fp := out[strings.Index(out, "fingerprint ")+12:][:32]
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("pepper file: %v %v", fi.Mode(), err)
+	}
+	if out, code := run(t, "", "pepper", "import", file, "--home", home); code != 0 || !strings.Contains(out, fp) {
+		t.Fatalf("import: %d %s", code, out)
+	}
+	if out, code := run(t, "", "pepper", "fingerprint", "--home", home); code != 0 || !strings.Contains(out, fp) {
+		t.Fatalf("fingerprint: %d %s", code, out)
+	}
+	other := filepath.Join(dir, "other")
+	if _, code := run(t, "", "pepper", "generate", "--out", other); code != 0 {
+		t.Fatal("second generate")
+	}
+	notHex := filepath.Join(dir, "nothex")
+	if err := os.WriteFile(notHex, []byte("this is not hex\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wide := filepath.Join(dir, "wide")
+	if err := os.WriteFile(wide, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"generate never replaces a file", []string{"pepper", "generate", "--out", file}, "file exists"},
+		{"generate needs --out", []string{"pepper", "generate"}, "--out is required"},
+		{"a different pepper is never imported over the home's", []string{"pepper", "import", other, "--home", home}, "different alliance pepper"},
+		{"a file others may read is refused", []string{"pepper", "import", wide, "--home", filepath.Join(dir, "h2")}, "chmod 600"},
+		{"a file that is not hex is refused", []string{"pepper", "import", notHex, "--home", filepath.Join(dir, "h3")}, "not hex"},
+		{"a home without a pepper says how to get one", []string{"pepper", "fingerprint", "--home", filepath.Join(dir, "h4")}, "medchain pepper import"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := run(t, "", tc.args...)
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, output %q, want an error containing %q", code, out, tc.want)
+			}
+		})
+	}
+}

@@ -65,9 +65,11 @@ func newStartCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start --home H",
 		Short: "Run the validator: CometBFT in-process with the medchain app, until SIGINT/SIGTERM",
-		Long: "Runs the validator, and the HE worker that takes part in the alliance's key ceremony and\n" +
-			"decryption requests when the genesis has an he section and the keyring holds the operator\n" +
-			"and seal keys. The worker needs the keyring passphrase: it is asked once on the terminal,\n" +
+		Long: "Runs the validator; the HE worker that takes part in the alliance's key ceremony and\n" +
+			"decryption requests when the genesis has an he section; and, unless app.toml disables it,\n" +
+			"the hospital's HTTPS gateway (serves vault ciphertext to holders of committed access\n" +
+			"entries, publishes its URL and certificate fingerprint on chain) with the erasure shredder.\n" +
+			"Both use the operator and seal keys, so the keyring passphrase is asked once on the terminal,\n" +
 			"or read from --keyring-passphrase-file (env MEDCHAIN_KEYRING_PASSPHRASE_FILE; mode 0600).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -92,7 +94,7 @@ func newStartCmd() *cobra.Command {
 	}
 	node.AddStartFlags(cmd.Flags())
 	addKeyringFlags(cmd)
-	cmd.Flags().String("keyring-passphrase-file", "", "file holding the keyring passphrase for the HE worker (mode 0600; env "+passphraseFileEnv+")")
+	cmd.Flags().String("keyring-passphrase-file", "", "file holding the keyring passphrase for the HE worker and the gateway (mode 0600; env "+passphraseFileEnv+")")
 	cmd.Flags().Bool("bench-kvstore", false, "run CometBFT's kvstore example app instead of medchain (benchmark baseline only)")
 	_ = cmd.Flags().MarkHidden("bench-kvstore")
 	return cmd
@@ -114,7 +116,7 @@ const passphraseFileEnv = "MEDCHAIN_KEYRING_PASSPHRASE_FILE"
 
 // startPassphrase is how `medchain start` gets the keyring passphrase:
 // from path if given, else from the terminal (or one line of standard
-// input). node.Run asks it once, and only if the HE worker runs.
+// input). node.Run asks it once, and only if the HE worker or the gateway runs.
 func startPassphrase(path string) keyring.PassphraseFunc {
 	if path != "" {
 		return func(bool) (string, error) { return readPassphraseFile(path) }

@@ -48,16 +48,6 @@ type StoryResult struct {
 	Imported int // records registered by the four hospitals
 }
 
-// GatewayFetch is sharing's gateway client over node/gateway (pinned
-// HTTPS to the custodian's published gateway).
-func GatewayFetch(ctx context.Context, r sharing.GatewayRequest) (*sharing.GatewayResult, error) {
-	res, err := gateway.Fetch(ctx, gateway.ClientRequest(r))
-	if err != nil {
-		return nil, err
-	}
-	return (*sharing.GatewayResult)(res), nil
-}
-
 // RecordStory tells the record-sharing story on a running localnet whose
 // nodes have finished the key ceremony: the four hospitals import a
 // synthetic cohort with `medchain ingest --phased`; a patient of hospital 0
@@ -101,7 +91,7 @@ func RecordStory(ctx context.Context, c *Cluster, o StoryOptions) (res *StoryRes
 	}
 	sc := make([]*sharing.Client, len(m.Nodes))
 	for i := range m.Nodes {
-		if sc[i], err = sharing.New(ctx, cl[i], GatewayFetch); err != nil {
+		if sc[i], err = sharing.New(ctx, cl[i], sharing.HTTPSGateway); err != nil {
 			return nil, err
 		}
 	}
@@ -337,7 +327,7 @@ func RecordStory(ctx context.Context, c *Cluster, o StoryOptions) (res *StoryRes
 	}
 	for {
 		// Asked directly, with D's committed entry: the custodian's gateway.
-		_, err := GatewayFetch(ctx, sharing.GatewayRequest{
+		_, err := sharing.HTTPSGateway(ctx, sharing.GatewayRequest{
 			URL: gw.Url, CertSHA256: gw.CertSha256, HospitalID: gw.Hospital, ChainID: m.ChainID,
 			AccessID: bg, RecordID: res.Records[1], Doctor: dDoc.Sign,
 		})

@@ -104,10 +104,23 @@ func WritePepper(home string, pepper []byte) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
+	return writeSecretFile(path, pepperText(pepper), true)
+}
+
+// WritePepperFile writes pepper as hex text to a new file at path (0600);
+// it never replaces a file.
+func WritePepperFile(path string, pepper []byte) error {
+	if err := checkPepper(pepper, "the pepper"); err != nil {
+		return err
+	}
+	return writeSecretFile(path, pepperText(pepper), false)
+}
+
+func pepperText(pepper []byte) []byte {
 	text := make([]byte, hex.EncodedLen(len(pepper))+1)
 	hex.Encode(text, pepper)
 	text[len(text)-1] = '\n'
-	return writeSecretFile(path, text, true)
+	return text
 }
 
 // LoadPepper reads the alliance pepper from PepperPath(home). The error wraps
@@ -115,10 +128,17 @@ func WritePepper(home string, pepper []byte) error {
 // readable, not hex, or of the wrong size.
 func LoadPepper(home string) ([]byte, error) {
 	path := PepperPath(home)
-	text, err := readSecretFile(path, "pepper")
+	pepper, err := ReadPepperFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("pepper %s does not exist: every member node needs the alliance pepper, which the alliance's coordinator distributes (%w)", path, fs.ErrNotExist)
+		return nil, fmt.Errorf("pepper %s does not exist: every member node needs the alliance pepper, which the alliance's coordinator distributes (medchain pepper import) (%w)", path, fs.ErrNotExist)
 	}
+	return pepper, err
+}
+
+// ReadPepperFile reads a pepper file (hex text, mode 0600), such as one
+// `medchain pepper generate` wrote, with LoadPepper's checks.
+func ReadPepperFile(path string) ([]byte, error) {
+	text, err := readSecretFile(path, "pepper")
 	if err != nil {
 		return nil, err
 	}
