@@ -44,7 +44,7 @@ func newIngestCmd() *cobra.Command {
 	f.Bool("phased", false, "read everything and close the source before dialling the node (never connected to both)")
 	f.String("phase", "", "run one phase only: read (no network) or push (no source)")
 	f.String("spool", "", "spool folder (default <home>/data/ingest-spool)")
-	f.String("patient-keyring", "", "keyring folder for new patient identities (default <home>/patients)")
+	f.String("patient-keyring", "", "keyring folder for new patient identities (default <home>/patients/keyring, so --home <home>/patients signs as them)")
 	f.StringSlice("identity", ingest.DefaultIdentity, "identity fields of the pseudonym: national_id, insurance, name, phone, each optionally :firstN or :lastN; the same in every hospital")
 	f.String("hospital", "", "this home's hospital id (default: the genesis member whose operator key this home holds)")
 	f.String("keyring-passphrase-file", "", "file holding the home keyring passphrase (mode 0600; env "+passphraseFileEnv+")")

@@ -35,8 +35,16 @@ const (
 func DefaultSpoolDir(home string) string { return filepath.Join(home, "data", "ingest-spool") }
 
 // DefaultPatientKeyringDir is where a home keeps the patient identities the
-// relay creates.
-func DefaultPatientKeyringDir(home string) string { return filepath.Join(home, "patients") }
+// relay creates: PatientsHome(home)/keyring, so that PatientsHome(home)
+// serves as the --home of `medchain grant …` for those patients until
+// their keys are handed over (`medchain keys export`).
+func DefaultPatientKeyringDir(home string) string {
+	return filepath.Join(PatientsHome(home), "keyring")
+}
+
+// PatientsHome is the folder, inside a hospital's home, that holds the
+// keyring of the patient identities the relay created.
+func PatientsHome(home string) string { return filepath.Join(home, "patients") }
 
 // Logger receives progress lines. Nothing it receives identifies a person:
 // counts, heights, record ids and pseudonyms only. CometBFT's logger
