@@ -304,6 +304,180 @@ func (KeySource) EnumDescriptor() ([]byte, []int) {
 	return file_medchain_proto_rawDescGZIP(), []int{4}
 }
 
+// Field is a per-patient number a hospital derives from its records.
+type Field int32
+
+const (
+	Field_FIELD_UNSPECIFIED Field = 0
+	Field_FIELD_AGE         Field = 1 // completed years at the query's ref_date
+	Field_FIELD_HBA1C       Field = 2 // latest LOINC 4548-4, % × 100
+	Field_FIELD_BMI         Field = 3 // latest LOINC 39156-5, kg/m2 × 100
+	Field_FIELD_SBP         Field = 4 // latest LOINC 8480-6, mmHg
+)
+
+// Enum value maps for Field.
+var (
+	Field_name = map[int32]string{
+		0: "FIELD_UNSPECIFIED",
+		1: "FIELD_AGE",
+		2: "FIELD_HBA1C",
+		3: "FIELD_BMI",
+		4: "FIELD_SBP",
+	}
+	Field_value = map[string]int32{
+		"FIELD_UNSPECIFIED": 0,
+		"FIELD_AGE":         1,
+		"FIELD_HBA1C":       2,
+		"FIELD_BMI":         3,
+		"FIELD_SBP":         4,
+	}
+)
+
+func (x Field) Enum() *Field {
+	p := new(Field)
+	*p = x
+	return p
+}
+
+func (x Field) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Field) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[5].Descriptor()
+}
+
+func (Field) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[5]
+}
+
+func (x Field) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Field.Descriptor instead.
+func (Field) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{5}
+}
+
+// Sex is FHIR's administrative gender.
+type Sex int32
+
+const (
+	Sex_SEX_UNSPECIFIED Sex = 0
+	Sex_SEX_FEMALE      Sex = 1
+	Sex_SEX_MALE        Sex = 2
+	Sex_SEX_OTHER       Sex = 3
+	Sex_SEX_UNKNOWN     Sex = 4
+)
+
+// Enum value maps for Sex.
+var (
+	Sex_name = map[int32]string{
+		0: "SEX_UNSPECIFIED",
+		1: "SEX_FEMALE",
+		2: "SEX_MALE",
+		3: "SEX_OTHER",
+		4: "SEX_UNKNOWN",
+	}
+	Sex_value = map[string]int32{
+		"SEX_UNSPECIFIED": 0,
+		"SEX_FEMALE":      1,
+		"SEX_MALE":        2,
+		"SEX_OTHER":       3,
+		"SEX_UNKNOWN":     4,
+	}
+)
+
+func (x Sex) Enum() *Sex {
+	p := new(Sex)
+	*p = x
+	return p
+}
+
+func (x Sex) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Sex) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[6].Descriptor()
+}
+
+func (Sex) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[6]
+}
+
+func (x Sex) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Sex.Descriptor instead.
+func (Sex) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{6}
+}
+
+// CmpOp compares a field with a value.
+type CmpOp int32
+
+const (
+	CmpOp_CMP_UNSPECIFIED CmpOp = 0
+	CmpOp_CMP_LT          CmpOp = 1
+	CmpOp_CMP_LE          CmpOp = 2
+	CmpOp_CMP_GT          CmpOp = 3
+	CmpOp_CMP_GE          CmpOp = 4
+	CmpOp_CMP_EQ          CmpOp = 5
+	CmpOp_CMP_NE          CmpOp = 6
+)
+
+// Enum value maps for CmpOp.
+var (
+	CmpOp_name = map[int32]string{
+		0: "CMP_UNSPECIFIED",
+		1: "CMP_LT",
+		2: "CMP_LE",
+		3: "CMP_GT",
+		4: "CMP_GE",
+		5: "CMP_EQ",
+		6: "CMP_NE",
+	}
+	CmpOp_value = map[string]int32{
+		"CMP_UNSPECIFIED": 0,
+		"CMP_LT":          1,
+		"CMP_LE":          2,
+		"CMP_GT":          3,
+		"CMP_GE":          4,
+		"CMP_EQ":          5,
+		"CMP_NE":          6,
+	}
+)
+
+func (x CmpOp) Enum() *CmpOp {
+	p := new(CmpOp)
+	*p = x
+	return p
+}
+
+func (x CmpOp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CmpOp) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[7].Descriptor()
+}
+
+func (CmpOp) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[7]
+}
+
+func (x CmpOp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CmpOp.Descriptor instead.
+func (CmpOp) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{7}
+}
+
 type DecryptionRequest_Status int32
 
 const (
@@ -340,11 +514,11 @@ func (x DecryptionRequest_Status) String() string {
 }
 
 func (DecryptionRequest_Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_medchain_proto_enumTypes[5].Descriptor()
+	return file_medchain_proto_enumTypes[8].Descriptor()
 }
 
 func (DecryptionRequest_Status) Type() protoreflect.EnumType {
-	return &file_medchain_proto_enumTypes[5]
+	return &file_medchain_proto_enumTypes[8]
 }
 
 func (x DecryptionRequest_Status) Number() protoreflect.EnumNumber {
@@ -3820,6 +3994,840 @@ func (x *CommitKeyShare) GetCommitment() []byte {
 	return nil
 }
 
+// Filter selects patients. A comparison on a field the patient has no
+// value for is false.
+type Filter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Node:
+	//
+	//	*Filter_And
+	//	*Filter_Or
+	//	*Filter_Not
+	//	*Filter_Condition
+	//	*Filter_Compare
+	//	*Filter_Sex
+	//	*Filter_EncounterClass
+	//	*Filter_Seen
+	Node          isFilter_Node `protobuf_oneof:"node"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Filter) Reset() {
+	*x = Filter{}
+	mi := &file_medchain_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Filter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Filter) ProtoMessage() {}
+
+func (x *Filter) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Filter.ProtoReflect.Descriptor instead.
+func (*Filter) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *Filter) GetNode() isFilter_Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *Filter) GetAnd() *FilterList {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_And); ok {
+			return x.And
+		}
+	}
+	return nil
+}
+
+func (x *Filter) GetOr() *FilterList {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_Or); ok {
+			return x.Or
+		}
+	}
+	return nil
+}
+
+func (x *Filter) GetNot() *Filter {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_Not); ok {
+			return x.Not
+		}
+	}
+	return nil
+}
+
+func (x *Filter) GetCondition() string {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_Condition); ok {
+			return x.Condition
+		}
+	}
+	return ""
+}
+
+func (x *Filter) GetCompare() *Comparison {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_Compare); ok {
+			return x.Compare
+		}
+	}
+	return nil
+}
+
+func (x *Filter) GetSex() Sex {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_Sex); ok {
+			return x.Sex
+		}
+	}
+	return Sex_SEX_UNSPECIFIED
+}
+
+func (x *Filter) GetEncounterClass() string {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_EncounterClass); ok {
+			return x.EncounterClass
+		}
+	}
+	return ""
+}
+
+func (x *Filter) GetSeen() *DateRange {
+	if x != nil {
+		if x, ok := x.Node.(*Filter_Seen); ok {
+			return x.Seen
+		}
+	}
+	return nil
+}
+
+type isFilter_Node interface {
+	isFilter_Node()
+}
+
+type Filter_And struct {
+	And *FilterList `protobuf:"bytes,1,opt,name=and,proto3,oneof"`
+}
+
+type Filter_Or struct {
+	Or *FilterList `protobuf:"bytes,2,opt,name=or,proto3,oneof"`
+}
+
+type Filter_Not struct {
+	Not *Filter `protobuf:"bytes,3,opt,name=not,proto3,oneof"`
+}
+
+type Filter_Condition struct {
+	// condition: the patient has an ICD-10 Condition whose code is this or
+	// starts with this and a dot ("E11" matches "E11.9").
+	Condition string `protobuf:"bytes,4,opt,name=condition,proto3,oneof"`
+}
+
+type Filter_Compare struct {
+	Compare *Comparison `protobuf:"bytes,5,opt,name=compare,proto3,oneof"`
+}
+
+type Filter_Sex struct {
+	Sex Sex `protobuf:"varint,6,opt,name=sex,proto3,enum=medchain.v1.Sex,oneof"`
+}
+
+type Filter_EncounterClass struct {
+	// encounter_class: the patient has an Encounter of this class (AMB,
+	// IMP, EMER).
+	EncounterClass string `protobuf:"bytes,7,opt,name=encounter_class,json=encounterClass,proto3,oneof"`
+}
+
+type Filter_Seen struct {
+	// seen: the patient has an Encounter starting in this date range.
+	Seen *DateRange `protobuf:"bytes,8,opt,name=seen,proto3,oneof"`
+}
+
+func (*Filter_And) isFilter_Node() {}
+
+func (*Filter_Or) isFilter_Node() {}
+
+func (*Filter_Not) isFilter_Node() {}
+
+func (*Filter_Condition) isFilter_Node() {}
+
+func (*Filter_Compare) isFilter_Node() {}
+
+func (*Filter_Sex) isFilter_Node() {}
+
+func (*Filter_EncounterClass) isFilter_Node() {}
+
+func (*Filter_Seen) isFilter_Node() {}
+
+type FilterList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*Filter              `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FilterList) Reset() {
+	*x = FilterList{}
+	mi := &file_medchain_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FilterList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FilterList) ProtoMessage() {}
+
+func (x *FilterList) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FilterList.ProtoReflect.Descriptor instead.
+func (*FilterList) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *FilterList) GetItems() []*Filter {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type Comparison struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         Field                  `protobuf:"varint,1,opt,name=field,proto3,enum=medchain.v1.Field" json:"field,omitempty"`
+	Op            CmpOp                  `protobuf:"varint,2,opt,name=op,proto3,enum=medchain.v1.CmpOp" json:"op,omitempty"`
+	Value         int64                  `protobuf:"zigzag64,3,opt,name=value,proto3" json:"value,omitempty"` // scaled
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Comparison) Reset() {
+	*x = Comparison{}
+	mi := &file_medchain_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Comparison) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Comparison) ProtoMessage() {}
+
+func (x *Comparison) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Comparison.ProtoReflect.Descriptor instead.
+func (*Comparison) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *Comparison) GetField() Field {
+	if x != nil {
+		return x.Field
+	}
+	return Field_FIELD_UNSPECIFIED
+}
+
+func (x *Comparison) GetOp() CmpOp {
+	if x != nil {
+		return x.Op
+	}
+	return CmpOp_CMP_UNSPECIFIED
+}
+
+func (x *Comparison) GetValue() int64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// DateRange is inclusive, YYYYMMDD.
+type DateRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint32                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            uint32                 `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DateRange) Reset() {
+	*x = DateRange{}
+	mi := &file_medchain_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DateRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DateRange) ProtoMessage() {}
+
+func (x *DateRange) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DateRange.ProtoReflect.Descriptor instead.
+func (*DateRange) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DateRange) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *DateRange) GetTo() uint32 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// Statistic is one requested figure; contracts/query.Layout gives the slots
+// a hospital fills for it.
+type Statistic struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Statistic_Count
+	//	*Statistic_Sum
+	//	*Statistic_Mean
+	//	*Statistic_Variance
+	//	*Statistic_Stddev
+	//	*Statistic_Histogram
+	//	*Statistic_Survival
+	//	*Statistic_Linreg
+	Kind          isStatistic_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Statistic) Reset() {
+	*x = Statistic{}
+	mi := &file_medchain_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Statistic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Statistic) ProtoMessage() {}
+
+func (x *Statistic) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Statistic.ProtoReflect.Descriptor instead.
+func (*Statistic) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *Statistic) GetKind() isStatistic_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Statistic) GetCount() *Count {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Count); ok {
+			return x.Count
+		}
+	}
+	return nil
+}
+
+func (x *Statistic) GetSum() *FieldStat {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Sum); ok {
+			return x.Sum
+		}
+	}
+	return nil
+}
+
+func (x *Statistic) GetMean() *FieldStat {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Mean); ok {
+			return x.Mean
+		}
+	}
+	return nil
+}
+
+func (x *Statistic) GetVariance() *FieldStat {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Variance); ok {
+			return x.Variance
+		}
+	}
+	return nil
+}
+
+func (x *Statistic) GetStddev() *FieldStat {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Stddev); ok {
+			return x.Stddev
+		}
+	}
+	return nil
+}
+
+func (x *Statistic) GetHistogram() *Histogram {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Histogram); ok {
+			return x.Histogram
+		}
+	}
+	return nil
+}
+
+func (x *Statistic) GetSurvival() *Survival {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Survival); ok {
+			return x.Survival
+		}
+	}
+	return nil
+}
+
+func (x *Statistic) GetLinreg() *Linreg {
+	if x != nil {
+		if x, ok := x.Kind.(*Statistic_Linreg); ok {
+			return x.Linreg
+		}
+	}
+	return nil
+}
+
+type isStatistic_Kind interface {
+	isStatistic_Kind()
+}
+
+type Statistic_Count struct {
+	Count *Count `protobuf:"bytes,1,opt,name=count,proto3,oneof"`
+}
+
+type Statistic_Sum struct {
+	Sum *FieldStat `protobuf:"bytes,2,opt,name=sum,proto3,oneof"`
+}
+
+type Statistic_Mean struct {
+	Mean *FieldStat `protobuf:"bytes,3,opt,name=mean,proto3,oneof"`
+}
+
+type Statistic_Variance struct {
+	Variance *FieldStat `protobuf:"bytes,4,opt,name=variance,proto3,oneof"`
+}
+
+type Statistic_Stddev struct {
+	Stddev *FieldStat `protobuf:"bytes,5,opt,name=stddev,proto3,oneof"`
+}
+
+type Statistic_Histogram struct {
+	Histogram *Histogram `protobuf:"bytes,6,opt,name=histogram,proto3,oneof"`
+}
+
+type Statistic_Survival struct {
+	Survival *Survival `protobuf:"bytes,7,opt,name=survival,proto3,oneof"`
+}
+
+type Statistic_Linreg struct {
+	Linreg *Linreg `protobuf:"bytes,8,opt,name=linreg,proto3,oneof"`
+}
+
+func (*Statistic_Count) isStatistic_Kind() {}
+
+func (*Statistic_Sum) isStatistic_Kind() {}
+
+func (*Statistic_Mean) isStatistic_Kind() {}
+
+func (*Statistic_Variance) isStatistic_Kind() {}
+
+func (*Statistic_Stddev) isStatistic_Kind() {}
+
+func (*Statistic_Histogram) isStatistic_Kind() {}
+
+func (*Statistic_Survival) isStatistic_Kind() {}
+
+func (*Statistic_Linreg) isStatistic_Kind() {}
+
+type Count struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Count) Reset() {
+	*x = Count{}
+	mi := &file_medchain_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Count) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Count) ProtoMessage() {}
+
+func (x *Count) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Count.ProtoReflect.Descriptor instead.
+func (*Count) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{52}
+}
+
+type FieldStat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         Field                  `protobuf:"varint,1,opt,name=field,proto3,enum=medchain.v1.Field" json:"field,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldStat) Reset() {
+	*x = FieldStat{}
+	mi := &file_medchain_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldStat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldStat) ProtoMessage() {}
+
+func (x *FieldStat) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldStat.ProtoReflect.Descriptor instead.
+func (*FieldStat) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *FieldStat) GetField() Field {
+	if x != nil {
+		return x.Field
+	}
+	return Field_FIELD_UNSPECIFIED
+}
+
+// Histogram counts patients with edges[i] <= value < edges[i+1] (scaled,
+// strictly ascending).
+type Histogram struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         Field                  `protobuf:"varint,1,opt,name=field,proto3,enum=medchain.v1.Field" json:"field,omitempty"`
+	Edges         []int64                `protobuf:"zigzag64,2,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Histogram) Reset() {
+	*x = Histogram{}
+	mi := &file_medchain_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Histogram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Histogram) ProtoMessage() {}
+
+func (x *Histogram) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
+func (*Histogram) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *Histogram) GetField() Field {
+	if x != nil {
+		return x.Field
+	}
+	return Field_FIELD_UNSPECIFIED
+}
+
+func (x *Histogram) GetEdges() []int64 {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+// Survival is Kaplan–Meier from the earliest onset of condition to death
+// (event) or ref_date (censored), in bins of bin_days up to horizon_days.
+type Survival struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Condition     string                 `protobuf:"bytes,1,opt,name=condition,proto3" json:"condition,omitempty"`
+	BinDays       uint32                 `protobuf:"varint,2,opt,name=bin_days,json=binDays,proto3" json:"bin_days,omitempty"`
+	HorizonDays   uint32                 `protobuf:"varint,3,opt,name=horizon_days,json=horizonDays,proto3" json:"horizon_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Survival) Reset() {
+	*x = Survival{}
+	mi := &file_medchain_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Survival) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Survival) ProtoMessage() {}
+
+func (x *Survival) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Survival.ProtoReflect.Descriptor instead.
+func (*Survival) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *Survival) GetCondition() string {
+	if x != nil {
+		return x.Condition
+	}
+	return ""
+}
+
+func (x *Survival) GetBinDays() uint32 {
+	if x != nil {
+		return x.BinDays
+	}
+	return 0
+}
+
+func (x *Survival) GetHorizonDays() uint32 {
+	if x != nil {
+		return x.HorizonDays
+	}
+	return 0
+}
+
+// Linreg is y ~ 1 + x...: the hospitals sum XᵀX, Xᵀy and yᵀy.
+type Linreg struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Y             Field                  `protobuf:"varint,1,opt,name=y,proto3,enum=medchain.v1.Field" json:"y,omitempty"`
+	X             []Field                `protobuf:"varint,2,rep,packed,name=x,proto3,enum=medchain.v1.Field" json:"x,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Linreg) Reset() {
+	*x = Linreg{}
+	mi := &file_medchain_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Linreg) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Linreg) ProtoMessage() {}
+
+func (x *Linreg) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Linreg.ProtoReflect.Descriptor instead.
+func (*Linreg) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *Linreg) GetY() Field {
+	if x != nil {
+		return x.Y
+	}
+	return Field_FIELD_UNSPECIFIED
+}
+
+func (x *Linreg) GetX() []Field {
+	if x != nil {
+		return x.X
+	}
+	return nil
+}
+
+// Query is a research question in canonical form.
+type Query struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Statistics []*Statistic           `protobuf:"bytes,1,rep,name=statistics,proto3" json:"statistics,omitempty"`
+	Where      *Filter                `protobuf:"bytes,2,opt,name=where,proto3" json:"where,omitempty"` // absent: every consenting patient
+	// ref_date (YYYYMMDD) fixes ages and censoring; the contract sets it to
+	// the block's date when 0.
+	RefDate       uint32 `protobuf:"varint,3,opt,name=ref_date,json=refDate,proto3" json:"ref_date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Query) Reset() {
+	*x = Query{}
+	mi := &file_medchain_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Query) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Query) ProtoMessage() {}
+
+func (x *Query) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Query.ProtoReflect.Descriptor instead.
+func (*Query) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *Query) GetStatistics() []*Statistic {
+	if x != nil {
+		return x.Statistics
+	}
+	return nil
+}
+
+func (x *Query) GetWhere() *Filter {
+	if x != nil {
+		return x.Where
+	}
+	return nil
+}
+
+func (x *Query) GetRefDate() uint32 {
+	if x != nil {
+		return x.RefDate
+	}
+	return 0
+}
+
 var File_medchain_proto protoreflect.FileDescriptor
 
 const file_medchain_proto_rawDesc = "" +
@@ -4110,7 +5118,57 @@ const file_medchain_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1e\n" +
 	"\n" +
 	"commitment\x18\x02 \x01(\fR\n" +
-	"commitment*y\n" +
+	"commitment\"\xe5\x02\n" +
+	"\x06Filter\x12+\n" +
+	"\x03and\x18\x01 \x01(\v2\x17.medchain.v1.FilterListH\x00R\x03and\x12)\n" +
+	"\x02or\x18\x02 \x01(\v2\x17.medchain.v1.FilterListH\x00R\x02or\x12'\n" +
+	"\x03not\x18\x03 \x01(\v2\x13.medchain.v1.FilterH\x00R\x03not\x12\x1e\n" +
+	"\tcondition\x18\x04 \x01(\tH\x00R\tcondition\x123\n" +
+	"\acompare\x18\x05 \x01(\v2\x17.medchain.v1.ComparisonH\x00R\acompare\x12$\n" +
+	"\x03sex\x18\x06 \x01(\x0e2\x10.medchain.v1.SexH\x00R\x03sex\x12)\n" +
+	"\x0fencounter_class\x18\a \x01(\tH\x00R\x0eencounterClass\x12,\n" +
+	"\x04seen\x18\b \x01(\v2\x16.medchain.v1.DateRangeH\x00R\x04seenB\x06\n" +
+	"\x04node\"7\n" +
+	"\n" +
+	"FilterList\x12)\n" +
+	"\x05items\x18\x01 \x03(\v2\x13.medchain.v1.FilterR\x05items\"p\n" +
+	"\n" +
+	"Comparison\x12(\n" +
+	"\x05field\x18\x01 \x01(\x0e2\x12.medchain.v1.FieldR\x05field\x12\"\n" +
+	"\x02op\x18\x02 \x01(\x0e2\x12.medchain.v1.CmpOpR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x12R\x05value\"/\n" +
+	"\tDateRange\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\rR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\rR\x02to\"\x9d\x03\n" +
+	"\tStatistic\x12*\n" +
+	"\x05count\x18\x01 \x01(\v2\x12.medchain.v1.CountH\x00R\x05count\x12*\n" +
+	"\x03sum\x18\x02 \x01(\v2\x16.medchain.v1.FieldStatH\x00R\x03sum\x12,\n" +
+	"\x04mean\x18\x03 \x01(\v2\x16.medchain.v1.FieldStatH\x00R\x04mean\x124\n" +
+	"\bvariance\x18\x04 \x01(\v2\x16.medchain.v1.FieldStatH\x00R\bvariance\x120\n" +
+	"\x06stddev\x18\x05 \x01(\v2\x16.medchain.v1.FieldStatH\x00R\x06stddev\x126\n" +
+	"\thistogram\x18\x06 \x01(\v2\x16.medchain.v1.HistogramH\x00R\thistogram\x123\n" +
+	"\bsurvival\x18\a \x01(\v2\x15.medchain.v1.SurvivalH\x00R\bsurvival\x12-\n" +
+	"\x06linreg\x18\b \x01(\v2\x13.medchain.v1.LinregH\x00R\x06linregB\x06\n" +
+	"\x04kind\"\a\n" +
+	"\x05Count\"5\n" +
+	"\tFieldStat\x12(\n" +
+	"\x05field\x18\x01 \x01(\x0e2\x12.medchain.v1.FieldR\x05field\"K\n" +
+	"\tHistogram\x12(\n" +
+	"\x05field\x18\x01 \x01(\x0e2\x12.medchain.v1.FieldR\x05field\x12\x14\n" +
+	"\x05edges\x18\x02 \x03(\x12R\x05edges\"f\n" +
+	"\bSurvival\x12\x1c\n" +
+	"\tcondition\x18\x01 \x01(\tR\tcondition\x12\x19\n" +
+	"\bbin_days\x18\x02 \x01(\rR\abinDays\x12!\n" +
+	"\fhorizon_days\x18\x03 \x01(\rR\vhorizonDays\"L\n" +
+	"\x06Linreg\x12 \n" +
+	"\x01y\x18\x01 \x01(\x0e2\x12.medchain.v1.FieldR\x01y\x12 \n" +
+	"\x01x\x18\x02 \x03(\x0e2\x12.medchain.v1.FieldR\x01x\"\x85\x01\n" +
+	"\x05Query\x126\n" +
+	"\n" +
+	"statistics\x18\x01 \x03(\v2\x16.medchain.v1.StatisticR\n" +
+	"statistics\x12)\n" +
+	"\x05where\x18\x02 \x01(\v2\x13.medchain.v1.FilterR\x05where\x12\x19\n" +
+	"\bref_date\x18\x03 \x01(\rR\arefDate*y\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
@@ -4136,7 +5194,34 @@ const file_medchain_proto_rawDesc = "" +
 	"\tKeySource\x12\x1a\n" +
 	"\x16KEY_SOURCE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10KEY_SOURCE_GRANT\x10\x01\x12\x18\n" +
-	"\x14KEY_SOURCE_CUSTODIAN\x10\x02B.Z,github.com/medchain/medchain/contracts/pb;pbb\x06proto3"
+	"\x14KEY_SOURCE_CUSTODIAN\x10\x02*\\\n" +
+	"\x05Field\x12\x15\n" +
+	"\x11FIELD_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tFIELD_AGE\x10\x01\x12\x0f\n" +
+	"\vFIELD_HBA1C\x10\x02\x12\r\n" +
+	"\tFIELD_BMI\x10\x03\x12\r\n" +
+	"\tFIELD_SBP\x10\x04*X\n" +
+	"\x03Sex\x12\x13\n" +
+	"\x0fSEX_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"SEX_FEMALE\x10\x01\x12\f\n" +
+	"\bSEX_MALE\x10\x02\x12\r\n" +
+	"\tSEX_OTHER\x10\x03\x12\x0f\n" +
+	"\vSEX_UNKNOWN\x10\x04*d\n" +
+	"\x05CmpOp\x12\x13\n" +
+	"\x0fCMP_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06CMP_LT\x10\x01\x12\n" +
+	"\n" +
+	"\x06CMP_LE\x10\x02\x12\n" +
+	"\n" +
+	"\x06CMP_GT\x10\x03\x12\n" +
+	"\n" +
+	"\x06CMP_GE\x10\x04\x12\n" +
+	"\n" +
+	"\x06CMP_EQ\x10\x05\x12\n" +
+	"\n" +
+	"\x06CMP_NE\x10\x06B.Z,github.com/medchain/medchain/contracts/pb;pbb\x06proto3"
 
 var (
 	file_medchain_proto_rawDescOnce sync.Once
@@ -4150,97 +5235,134 @@ func file_medchain_proto_rawDescGZIP() []byte {
 	return file_medchain_proto_rawDescData
 }
 
-var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_medchain_proto_goTypes = []any{
 	(Role)(0),                     // 0: medchain.v1.Role
 	(Purpose)(0),                  // 1: medchain.v1.Purpose
 	(Consent)(0),                  // 2: medchain.v1.Consent
 	(Finding)(0),                  // 3: medchain.v1.Finding
 	(KeySource)(0),                // 4: medchain.v1.KeySource
-	(DecryptionRequest_Status)(0), // 5: medchain.v1.DecryptionRequest.Status
-	(*Tx)(nil),                    // 6: medchain.v1.Tx
-	(*TxBody)(nil),                // 7: medchain.v1.TxBody
-	(*Account)(nil),               // 8: medchain.v1.Account
-	(*Hospital)(nil),              // 9: medchain.v1.Hospital
-	(*Params)(nil),                // 10: medchain.v1.Params
-	(*HEParams)(nil),              // 11: medchain.v1.HEParams
-	(*RegisterAccount)(nil),       // 12: medchain.v1.RegisterAccount
-	(*PostMemo)(nil),              // 13: medchain.v1.PostMemo
-	(*Memo)(nil),                  // 14: medchain.v1.Memo
-	(*HospitalList)(nil),          // 15: medchain.v1.HospitalList
-	(*SealedShare)(nil),           // 16: medchain.v1.SealedShare
-	(*PostKeyShare)(nil),          // 17: medchain.v1.PostKeyShare
-	(*KeyShareRecord)(nil),        // 18: medchain.v1.KeyShareRecord
-	(*SealedShareRef)(nil),        // 19: medchain.v1.SealedShareRef
-	(*KeyEpoch)(nil),              // 20: medchain.v1.KeyEpoch
-	(*SubmitCiphertext)(nil),      // 21: medchain.v1.SubmitCiphertext
-	(*RequestDecryption)(nil),     // 22: medchain.v1.RequestDecryption
-	(*DecryptionRequest)(nil),     // 23: medchain.v1.DecryptionRequest
-	(*PostKeySwitchShare)(nil),    // 24: medchain.v1.PostKeySwitchShare
-	(*CiphertextRecord)(nil),      // 25: medchain.v1.CiphertextRecord
-	(*DecryptionRequestList)(nil), // 26: medchain.v1.DecryptionRequestList
-	(*EnrolPatient)(nil),          // 27: medchain.v1.EnrolPatient
-	(*EnrolDoctor)(nil),           // 28: medchain.v1.EnrolDoctor
-	(*UpdateDoctor)(nil),          // 29: medchain.v1.UpdateDoctor
-	(*Patient)(nil),               // 30: medchain.v1.Patient
-	(*RegisterRecord)(nil),        // 31: medchain.v1.RegisterRecord
-	(*Record)(nil),                // 32: medchain.v1.Record
-	(*GrantScope)(nil),            // 33: medchain.v1.GrantScope
-	(*SealedKey)(nil),             // 34: medchain.v1.SealedKey
-	(*CreateGrant)(nil),           // 35: medchain.v1.CreateGrant
-	(*ForwardGrant)(nil),          // 36: medchain.v1.ForwardGrant
-	(*RevokeGrant)(nil),           // 37: medchain.v1.RevokeGrant
-	(*Grant)(nil),                 // 38: medchain.v1.Grant
-	(*RequestAccess)(nil),         // 39: medchain.v1.RequestAccess
-	(*Review)(nil),                // 40: medchain.v1.Review
-	(*AccessEntry)(nil),           // 41: medchain.v1.AccessEntry
-	(*ReviewBreakGlass)(nil),      // 42: medchain.v1.ReviewBreakGlass
-	(*EraseRecord)(nil),           // 43: medchain.v1.EraseRecord
-	(*SetConsent)(nil),            // 44: medchain.v1.SetConsent
-	(*ConsentRecord)(nil),         // 45: medchain.v1.ConsentRecord
-	(*SetGateway)(nil),            // 46: medchain.v1.SetGateway
-	(*Gateway)(nil),               // 47: medchain.v1.Gateway
-	(*RecordList)(nil),            // 48: medchain.v1.RecordList
-	(*GrantList)(nil),             // 49: medchain.v1.GrantList
-	(*AccessList)(nil),            // 50: medchain.v1.AccessList
-	(*ConsentHistory)(nil),        // 51: medchain.v1.ConsentHistory
-	(*CommitKeyShare)(nil),        // 52: medchain.v1.CommitKeyShare
+	(Field)(0),                    // 5: medchain.v1.Field
+	(Sex)(0),                      // 6: medchain.v1.Sex
+	(CmpOp)(0),                    // 7: medchain.v1.CmpOp
+	(DecryptionRequest_Status)(0), // 8: medchain.v1.DecryptionRequest.Status
+	(*Tx)(nil),                    // 9: medchain.v1.Tx
+	(*TxBody)(nil),                // 10: medchain.v1.TxBody
+	(*Account)(nil),               // 11: medchain.v1.Account
+	(*Hospital)(nil),              // 12: medchain.v1.Hospital
+	(*Params)(nil),                // 13: medchain.v1.Params
+	(*HEParams)(nil),              // 14: medchain.v1.HEParams
+	(*RegisterAccount)(nil),       // 15: medchain.v1.RegisterAccount
+	(*PostMemo)(nil),              // 16: medchain.v1.PostMemo
+	(*Memo)(nil),                  // 17: medchain.v1.Memo
+	(*HospitalList)(nil),          // 18: medchain.v1.HospitalList
+	(*SealedShare)(nil),           // 19: medchain.v1.SealedShare
+	(*PostKeyShare)(nil),          // 20: medchain.v1.PostKeyShare
+	(*KeyShareRecord)(nil),        // 21: medchain.v1.KeyShareRecord
+	(*SealedShareRef)(nil),        // 22: medchain.v1.SealedShareRef
+	(*KeyEpoch)(nil),              // 23: medchain.v1.KeyEpoch
+	(*SubmitCiphertext)(nil),      // 24: medchain.v1.SubmitCiphertext
+	(*RequestDecryption)(nil),     // 25: medchain.v1.RequestDecryption
+	(*DecryptionRequest)(nil),     // 26: medchain.v1.DecryptionRequest
+	(*PostKeySwitchShare)(nil),    // 27: medchain.v1.PostKeySwitchShare
+	(*CiphertextRecord)(nil),      // 28: medchain.v1.CiphertextRecord
+	(*DecryptionRequestList)(nil), // 29: medchain.v1.DecryptionRequestList
+	(*EnrolPatient)(nil),          // 30: medchain.v1.EnrolPatient
+	(*EnrolDoctor)(nil),           // 31: medchain.v1.EnrolDoctor
+	(*UpdateDoctor)(nil),          // 32: medchain.v1.UpdateDoctor
+	(*Patient)(nil),               // 33: medchain.v1.Patient
+	(*RegisterRecord)(nil),        // 34: medchain.v1.RegisterRecord
+	(*Record)(nil),                // 35: medchain.v1.Record
+	(*GrantScope)(nil),            // 36: medchain.v1.GrantScope
+	(*SealedKey)(nil),             // 37: medchain.v1.SealedKey
+	(*CreateGrant)(nil),           // 38: medchain.v1.CreateGrant
+	(*ForwardGrant)(nil),          // 39: medchain.v1.ForwardGrant
+	(*RevokeGrant)(nil),           // 40: medchain.v1.RevokeGrant
+	(*Grant)(nil),                 // 41: medchain.v1.Grant
+	(*RequestAccess)(nil),         // 42: medchain.v1.RequestAccess
+	(*Review)(nil),                // 43: medchain.v1.Review
+	(*AccessEntry)(nil),           // 44: medchain.v1.AccessEntry
+	(*ReviewBreakGlass)(nil),      // 45: medchain.v1.ReviewBreakGlass
+	(*EraseRecord)(nil),           // 46: medchain.v1.EraseRecord
+	(*SetConsent)(nil),            // 47: medchain.v1.SetConsent
+	(*ConsentRecord)(nil),         // 48: medchain.v1.ConsentRecord
+	(*SetGateway)(nil),            // 49: medchain.v1.SetGateway
+	(*Gateway)(nil),               // 50: medchain.v1.Gateway
+	(*RecordList)(nil),            // 51: medchain.v1.RecordList
+	(*GrantList)(nil),             // 52: medchain.v1.GrantList
+	(*AccessList)(nil),            // 53: medchain.v1.AccessList
+	(*ConsentHistory)(nil),        // 54: medchain.v1.ConsentHistory
+	(*CommitKeyShare)(nil),        // 55: medchain.v1.CommitKeyShare
+	(*Filter)(nil),                // 56: medchain.v1.Filter
+	(*FilterList)(nil),            // 57: medchain.v1.FilterList
+	(*Comparison)(nil),            // 58: medchain.v1.Comparison
+	(*DateRange)(nil),             // 59: medchain.v1.DateRange
+	(*Statistic)(nil),             // 60: medchain.v1.Statistic
+	(*Count)(nil),                 // 61: medchain.v1.Count
+	(*FieldStat)(nil),             // 62: medchain.v1.FieldStat
+	(*Histogram)(nil),             // 63: medchain.v1.Histogram
+	(*Survival)(nil),              // 64: medchain.v1.Survival
+	(*Linreg)(nil),                // 65: medchain.v1.Linreg
+	(*Query)(nil),                 // 66: medchain.v1.Query
 }
 var file_medchain_proto_depIdxs = []int32{
 	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
-	11, // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
+	14, // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
 	0,  // 2: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
-	9,  // 3: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
-	16, // 4: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
-	19, // 5: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
-	5,  // 6: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
-	23, // 7: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
+	12, // 3: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
+	19, // 4: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
+	22, // 5: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
+	8,  // 6: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
+	26, // 7: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
 	2,  // 8: medchain.v1.EnrolPatient.research_consent:type_name -> medchain.v1.Consent
-	33, // 9: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
+	36, // 9: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
 	1,  // 10: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
-	34, // 11: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
+	37, // 11: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
 	1,  // 12: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
-	34, // 13: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
-	33, // 14: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
+	37, // 13: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
+	36, // 14: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
 	1,  // 15: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
 	1,  // 16: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
 	3,  // 17: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
 	1,  // 18: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
 	4,  // 19: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
-	40, // 20: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
+	43, // 20: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
 	3,  // 21: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
 	2,  // 22: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
 	2,  // 23: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
-	32, // 24: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
-	38, // 25: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
-	41, // 26: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
-	45, // 27: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	35, // 24: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
+	41, // 25: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
+	44, // 26: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
+	48, // 27: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
+	57, // 28: medchain.v1.Filter.and:type_name -> medchain.v1.FilterList
+	57, // 29: medchain.v1.Filter.or:type_name -> medchain.v1.FilterList
+	56, // 30: medchain.v1.Filter.not:type_name -> medchain.v1.Filter
+	58, // 31: medchain.v1.Filter.compare:type_name -> medchain.v1.Comparison
+	6,  // 32: medchain.v1.Filter.sex:type_name -> medchain.v1.Sex
+	59, // 33: medchain.v1.Filter.seen:type_name -> medchain.v1.DateRange
+	56, // 34: medchain.v1.FilterList.items:type_name -> medchain.v1.Filter
+	5,  // 35: medchain.v1.Comparison.field:type_name -> medchain.v1.Field
+	7,  // 36: medchain.v1.Comparison.op:type_name -> medchain.v1.CmpOp
+	61, // 37: medchain.v1.Statistic.count:type_name -> medchain.v1.Count
+	62, // 38: medchain.v1.Statistic.sum:type_name -> medchain.v1.FieldStat
+	62, // 39: medchain.v1.Statistic.mean:type_name -> medchain.v1.FieldStat
+	62, // 40: medchain.v1.Statistic.variance:type_name -> medchain.v1.FieldStat
+	62, // 41: medchain.v1.Statistic.stddev:type_name -> medchain.v1.FieldStat
+	63, // 42: medchain.v1.Statistic.histogram:type_name -> medchain.v1.Histogram
+	64, // 43: medchain.v1.Statistic.survival:type_name -> medchain.v1.Survival
+	65, // 44: medchain.v1.Statistic.linreg:type_name -> medchain.v1.Linreg
+	5,  // 45: medchain.v1.FieldStat.field:type_name -> medchain.v1.Field
+	5,  // 46: medchain.v1.Histogram.field:type_name -> medchain.v1.Field
+	5,  // 47: medchain.v1.Linreg.y:type_name -> medchain.v1.Field
+	5,  // 48: medchain.v1.Linreg.x:type_name -> medchain.v1.Field
+	60, // 49: medchain.v1.Query.statistics:type_name -> medchain.v1.Statistic
+	56, // 50: medchain.v1.Query.where:type_name -> medchain.v1.Filter
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_medchain_proto_init() }
@@ -4248,13 +5370,33 @@ func file_medchain_proto_init() {
 	if File_medchain_proto != nil {
 		return
 	}
+	file_medchain_proto_msgTypes[47].OneofWrappers = []any{
+		(*Filter_And)(nil),
+		(*Filter_Or)(nil),
+		(*Filter_Not)(nil),
+		(*Filter_Condition)(nil),
+		(*Filter_Compare)(nil),
+		(*Filter_Sex)(nil),
+		(*Filter_EncounterClass)(nil),
+		(*Filter_Seen)(nil),
+	}
+	file_medchain_proto_msgTypes[51].OneofWrappers = []any{
+		(*Statistic_Count)(nil),
+		(*Statistic_Sum)(nil),
+		(*Statistic_Mean)(nil),
+		(*Statistic_Variance)(nil),
+		(*Statistic_Stddev)(nil),
+		(*Statistic_Histogram)(nil),
+		(*Statistic_Survival)(nil),
+		(*Statistic_Linreg)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   47,
+			NumEnums:      9,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
