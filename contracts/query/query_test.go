@@ -76,7 +76,7 @@ func equal(a, b []int64) bool {
 func TestParseRefusesWithTheWayOut(t *testing.T) {
 	cases := []struct {
 		name, text, want string
-		err             error
+		err              error
 	}{
 		{"an empty text", "", "want SELECT", ErrSyntax},
 		{"no statistic", "SELECT", "want a statistic", ErrSyntax},
