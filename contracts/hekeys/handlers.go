@@ -352,7 +352,7 @@ func liveMembers(ctx *contracts.Context, ep *pb.KeyEpoch) ([]uint64, error) {
 }
 
 func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
-	p, hp, err := Params(ctx.Store)
+	p, _, err := Params(ctx.Store)
 	if err != nil {
 		return err
 	}
@@ -382,34 +382,57 @@ func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
 		}
 		cts = append(cts, b)
 	}
-	ep, err := readyEpoch(ctx, epoch)
-	if err != nil {
+	if _, err := readyEpoch(ctx, epoch); err != nil {
 		return err
 	}
 	agg, err := p.Add(cts...)
 	if err != nil {
 		return invalid("adding the ciphertexts: %v", err)
 	}
+	var target []byte
+	if !m.Public {
+		target = m.ResearcherKey
+	}
+	_, err = NewRequest(ctx, ctx.Signer.Address, epoch, agg, target)
+	return err
+}
+
+// NewRequest opens a one-shot decryption request of agg, a ciphertext under
+// key epoch epoch's collective key: switched to the researcher key target,
+// or, if target is nil, decrypted in public. It refuses a sum whose mask
+// was ever released, fixes the active set from the members that signed the
+// last block and stores the request, pending until its deadline. Other
+// contracts (research queries) call it with the aggregates they computed;
+// requester is who the request is for. target must have been validated.
+func NewRequest(ctx *contracts.Context, requester string, epoch uint64, agg, target []byte) (*pb.DecryptionRequest, error) {
+	p, hp, err := Params(ctx.Store)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := readyEpoch(ctx, epoch)
+	if err != nil {
+		return nil, err
+	}
 	mask, err := p.MaskDigest(agg)
 	if err != nil {
-		return invalid("mask of the sum: %v", err)
+		return nil, invalid("mask of the sum: %v", err)
 	}
 	if prev, err := ctx.Store.Get(releasedKey(mask)); err != nil {
-		return err
+		return nil, err
 	} else if prev != nil {
-		return fmt.Errorf("%w: this sum's mask was already released by request %d; a second release is insecure — ask for a sum over new ciphertexts", contracts.ErrWrongState, binary.BigEndian.Uint64(prev))
+		return nil, fmt.Errorf("%w: this sum's mask was already released by request %d; a second release is insecure — ask for a sum over new ciphertexts", contracts.ErrWrongState, binary.BigEndian.Uint64(prev))
 	}
 	live, err := liveMembers(ctx, ep)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	t := int(ep.Threshold)
 	if len(live) < t {
-		return fmt.Errorf("%w: %d members signed the last block, a decryption needs %d", contracts.ErrWrongState, len(live), t)
+		return nil, fmt.Errorf("%w: %d members signed the last block, a decryption needs %d", contracts.ErrWrongState, len(live), t)
 	}
 	var id uint64 = 1
 	if b, err := ctx.Store.Get(nextIDKey()); err != nil {
-		return err
+		return nil, err
 	} else if b != nil {
 		id = binary.BigEndian.Uint64(b)
 	}
@@ -419,18 +442,18 @@ func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
 	slices.Sort(active)
 	aggHash, err := putBlob(ctx.Store, agg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var keyHash []byte
-	if !m.Public {
-		if keyHash, err = putBlob(ctx.Store, m.ResearcherKey); err != nil {
-			return err
+	if target != nil {
+		if keyHash, err = putBlob(ctx.Store, target); err != nil {
+			return nil, err
 		}
 	}
 	req := &pb.DecryptionRequest{
-		Id: id, Epoch: epoch, Requester: ctx.Signer.Address, AggregateHash: aggHash, TargetKeyHash: keyHash,
+		Id: id, Epoch: epoch, Requester: requester, AggregateHash: aggHash, TargetKeyHash: keyHash,
 		ActiveSet: active, DeadlineHeight: ctx.Block.Height + int64(hp.ShareDeadlineBlocks),
-		Status: pb.DecryptionRequest_STATUS_PENDING, Height: ctx.Block.Height, Public: m.Public,
+		Status: pb.DecryptionRequest_STATUS_PENDING, Height: ctx.Block.Height, Public: target == nil,
 	}
 	for _, kv := range []struct{ k, v []byte }{
 		{nextIDKey(), u64(nil, id+1)},
@@ -438,11 +461,11 @@ func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
 		{pendingKey(req.DeadlineHeight, id), u64(nil, id)},
 	} {
 		if err := ctx.Store.Set(kv.k, kv.v); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := set(ctx.Store, RequestKey(id), req); err != nil {
-		return err
+		return nil, err
 	}
 	ctx.Emit(EventRequestCreated,
 		contracts.Attr{Key: "id", Value: itoa(id), Index: true},
@@ -450,7 +473,7 @@ func execRequest(ctx *contracts.Context, m *pb.RequestDecryption) error {
 		contracts.Attr{Key: "active_set", Value: joinIdx(active)},
 		contracts.Attr{Key: "public", Value: strconv.FormatBool(req.Public)},
 		contracts.Attr{Key: "deadline_height", Value: fmt.Sprint(req.DeadlineHeight)})
-	return nil
+	return req, nil
 }
 
 func execKSShare(ctx *contracts.Context, m *pb.PostKeySwitchShare) error {
