@@ -21,6 +21,7 @@ import (
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/records"
+	"github.com/medchain/medchain/contracts/research"
 	"github.com/medchain/medchain/genesis"
 )
 
@@ -65,7 +66,7 @@ func New(chainID string, st *store.Store, logger log.Logger) *App {
 	return &App{
 		chainID: chainID,
 		store:   st,
-		router:  contracts.NewRouter(slices.Concat(accounts.Handlers(), memo.Handlers(), hekeys.Handlers(), records.Handlers())...),
+		router:  contracts.NewRouter(slices.Concat(accounts.Handlers(), memo.Handlers(), hekeys.Handlers(), records.Handlers(), research.Handlers())...),
 		logger:  logger.With("module", "app"),
 
 		checkNonces:   map[string]uint64{},
@@ -301,11 +302,16 @@ func signers(c abcitypes.CommitInfo) [][]byte {
 }
 
 // endBlock runs the work the chain does by itself after the block's txs:
-// decryption requests past their deadline fail.
+// decryption requests past their deadline fail, and research queries move
+// on (aggregation at their deadline, the cohort gate, the release).
 func (a *App) endBlock(blk contracts.Block) ([]abcitypes.Event, error) {
 	cache := contracts.NewCache(working{a.store})
 	ctx := contracts.NewBlockContext(blk, cache)
 	if err := hekeys.EndBlock(ctx); err != nil {
+		return nil, err
+	}
+	// After hekeys: a request that failed at its deadline is seen failed.
+	if err := research.EndBlock(ctx); err != nil {
 		return nil, err
 	}
 	if err := cache.Write(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/records"
+	"github.com/medchain/medchain/contracts/research"
 )
 
 // ProofOpType names the single proof op medchain returns: an ICS23
@@ -40,7 +41,7 @@ var QueryPaths = []string{
 	"/blob/<hex sha256>        a content-addressed blob (raw bytes)",
 }
 
-func init() { QueryPaths = append(QueryPaths, records.QueryPaths...) }
+func init() { QueryPaths = append(append(QueryPaths, records.QueryPaths...), research.QueryPaths...) }
 
 // KeyForPath returns the state key a single-record path reads.
 func KeyForPath(path string) ([]byte, error) {
@@ -73,6 +74,12 @@ func KeyForPath(path string) ([]byte, error) {
 		return heKey(parts[1:])
 	case parts[0] == "records" && len(parts) >= 2:
 		k, err := records.QueryKey(parts[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+		}
+		return k, nil
+	case parts[0] == "research" && len(parts) >= 2:
+		k, err := research.PathKey(parts[1:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
 		}
@@ -126,6 +133,13 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 	}
 	if parts := strings.Split(strings.TrimPrefix(req.Path, "/"), "/"); parts[0] == "records" && records.IsListPath(parts[1:]) {
 		m, err := records.QueryList(historical{a.store, height}, parts[1:])
+		if err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrBadQuery, err))
+		}
+		return list(m)
+	}
+	if parts := strings.Split(strings.TrimPrefix(req.Path, "/"), "/"); parts[0] == "research" && research.IsListPath(parts[1:]) {
+		m, err := research.QueryList(historical{a.store, height}, parts[1:])
 		if err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrBadQuery, err))
 		}

@@ -27,6 +27,31 @@ type AppState struct {
 	// HE configures the multiparty homomorphic encryption; without it the
 	// alliance has no collective key and no encrypted research.
 	HE *HE `json:"he,omitempty"`
+	// Research sets the rules of encrypted research queries; it needs HE.
+	Research *Research `json:"research,omitempty"`
+}
+
+// Research is the alliance's rules for research queries (see
+// pb.ResearchParams).
+type Research struct {
+	MinCohort                  uint64 `json:"min_cohort"`
+	ContributionDeadlineBlocks uint64 `json:"contribution_deadline_blocks"`
+	BudgetMicro                uint64 `json:"budget_micro"`
+	MaxPatients                uint64 `json:"max_patients"`
+	// DPOff makes results exact and noise-free: for test alliances only.
+	DPOff bool `json:"dp_off,omitempty"`
+}
+
+// DefaultResearch: release only cohorts of at least 11 (noised), 20 blocks
+// for contributions, a budget of ρ = 10 per researcher, up to 2^24 persons.
+func DefaultResearch() *Research {
+	return &Research{MinCohort: 11, ContributionDeadlineBlocks: 20, BudgetMicro: 10_000_000, MaxPatients: 1 << 24}
+}
+
+// Proto returns the state form of r.
+func (r *Research) Proto() *pb.ResearchParams {
+	return &pb.ResearchParams{MinCohort: r.MinCohort, ContributionDeadlineBlocks: r.ContributionDeadlineBlocks,
+		BudgetMicro: r.BudgetMicro, MaxPatients: r.MaxPatients, DpOff: r.DPOff}
 }
 
 // HE pins the homomorphic-encryption parameters (explicit primes, so every
@@ -181,6 +206,20 @@ func (s *AppState) Validate() error {
 		ids[h.ID], vals[string(h.ValidatorPubKey)] = true, true
 		if err := useAddr(where+".operator_pubkey", h.OperatorPubKey); err != nil {
 			return err
+		}
+	}
+	if r := s.Research; r != nil {
+		switch {
+		case s.HE == nil:
+			return bad("research: needs an he section (queries are answered under the collective key)")
+		case r.MinCohort < 1 || r.MinCohort > 1_000_000:
+			return bad("research.min_cohort: %d must be in [1, 1000000]", r.MinCohort)
+		case r.ContributionDeadlineBlocks < 1 || r.ContributionDeadlineBlocks > 100_000:
+			return bad("research.contribution_deadline_blocks: %d must be in [1, 100000]", r.ContributionDeadlineBlocks)
+		case r.MaxPatients < 1 || r.MaxPatients > 1<<32:
+			return bad("research.max_patients: %d must be in [1, 2^32]", r.MaxPatients)
+		case r.BudgetMicro > 1<<50:
+			return bad("research.budget_micro: %d is too large", r.BudgetMicro)
 		}
 	}
 	if s.HE != nil {

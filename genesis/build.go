@@ -64,6 +64,7 @@ func Build(chainID, alliance string, members []Member, accounts []Account, param
 		// collective key (DefaultHE). Members made by `medchain init` always
 		// have a seal key.
 		s.HE = DefaultHE(len(members))
+		s.Research = DefaultResearch()
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err

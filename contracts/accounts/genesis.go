@@ -16,6 +16,9 @@ func InitGenesis(w contracts.KVStore, s *genesis.AppState) error {
 	if s.HE != nil {
 		params.He = s.HE.Proto()
 	}
+	if s.Research != nil {
+		params.Research = s.Research.Proto()
+	}
 	if err := set(w, ParamsKey(), params); err != nil {
 		return err
 	}

@@ -199,3 +199,38 @@ func Commitment(chainID string, e, dealer uint64, publicKeyShare []byte) []byte 
 	h.Write(publicKeyShare)
 	return h.Sum(nil)
 }
+
+// PutBlob stores b once under its SHA-256 and returns the hash: other
+// contracts keep their ciphertexts in the same content-addressed store.
+func PutBlob(w contracts.KVStore, b []byte) ([]byte, error) { return putBlob(w, b) }
+
+// MemberOf returns the member index of the tx signer's hospital; the
+// signer must be that hospital's operator.
+func MemberOf(ctx *contracts.Context) (uint64, error) {
+	m, _, err := memberOf(ctx)
+	return m, err
+}
+
+// LatestReadyEpoch returns the newest key epoch with a collective key, or
+// ErrWrongState if there is none yet.
+func LatestReadyEpoch(r contracts.Reader) (*pb.KeyEpoch, error) {
+	start, end := []byte{prefixEpoch}, []byte{prefixEpoch + 1}
+	it, err := r.Iterator(start, end, false)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		var ep pb.KeyEpoch
+		if _, err := get(r, it.Key(), &ep); err != nil {
+			return nil, err
+		}
+		if ep.Ready {
+			return &ep, nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: the alliance has no collective key yet (the key ceremony is not complete)", contracts.ErrWrongState)
+}

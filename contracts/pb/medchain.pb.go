@@ -530,6 +530,67 @@ func (DecryptionRequest_Status) EnumDescriptor() ([]byte, []int) {
 	return file_medchain_proto_rawDescGZIP(), []int{17, 0}
 }
 
+type ResearchQuery_Status int32
+
+const (
+	ResearchQuery_STATUS_UNSPECIFIED ResearchQuery_Status = 0
+	ResearchQuery_STATUS_COLLECTING  ResearchQuery_Status = 1 // waiting for the members' contributions
+	ResearchQuery_STATUS_GATING      ResearchQuery_Status = 2 // the noised cohort count is being decrypted in public
+	ResearchQuery_STATUS_RELEASING   ResearchQuery_Status = 3 // the result is being switched to the researcher's key
+	ResearchQuery_STATUS_RELEASED    ResearchQuery_Status = 4
+	ResearchQuery_STATUS_REFUSED     ResearchQuery_Status = 5 // the privacy rules said no (cohort too small)
+	ResearchQuery_STATUS_FAILED      ResearchQuery_Status = 6 // no contribution, or a decryption failed
+)
+
+// Enum value maps for ResearchQuery_Status.
+var (
+	ResearchQuery_Status_name = map[int32]string{
+		0: "STATUS_UNSPECIFIED",
+		1: "STATUS_COLLECTING",
+		2: "STATUS_GATING",
+		3: "STATUS_RELEASING",
+		4: "STATUS_RELEASED",
+		5: "STATUS_REFUSED",
+		6: "STATUS_FAILED",
+	}
+	ResearchQuery_Status_value = map[string]int32{
+		"STATUS_UNSPECIFIED": 0,
+		"STATUS_COLLECTING":  1,
+		"STATUS_GATING":      2,
+		"STATUS_RELEASING":   3,
+		"STATUS_RELEASED":    4,
+		"STATUS_REFUSED":     5,
+		"STATUS_FAILED":      6,
+	}
+)
+
+func (x ResearchQuery_Status) Enum() *ResearchQuery_Status {
+	p := new(ResearchQuery_Status)
+	*p = x
+	return p
+}
+
+func (x ResearchQuery_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResearchQuery_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[9].Descriptor()
+}
+
+func (ResearchQuery_Status) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[9]
+}
+
+func (x ResearchQuery_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResearchQuery_Status.Descriptor instead.
+func (ResearchQuery_Status) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{60, 0}
+}
+
 // Tx is the signed envelope of every transaction.
 type Tx struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -908,6 +969,7 @@ type Params struct {
 	MaxMemoBytes  uint64                 `protobuf:"varint,2,opt,name=max_memo_bytes,json=maxMemoBytes,proto3" json:"max_memo_bytes,omitempty"`
 	MaxLabelBytes uint64                 `protobuf:"varint,3,opt,name=max_label_bytes,json=maxLabelBytes,proto3" json:"max_label_bytes,omitempty"`
 	He            *HEParams              `protobuf:"bytes,4,opt,name=he,proto3" json:"he,omitempty"`
+	Research      *ResearchParams        `protobuf:"bytes,5,opt,name=research,proto3" json:"research,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -966,6 +1028,13 @@ func (x *Params) GetMaxLabelBytes() uint64 {
 func (x *Params) GetHe() *HEParams {
 	if x != nil {
 		return x.He
+	}
+	return nil
+}
+
+func (x *Params) GetResearch() *ResearchParams {
+	if x != nil {
+		return x.Research
 	}
 	return nil
 }
@@ -4828,6 +4897,598 @@ func (x *Query) GetRefDate() uint32 {
 	return 0
 }
 
+// ResearchParams are the alliance's rules for research queries.
+type ResearchParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// min_cohort: a result is released only if the members' jointly
+	// decrypted, noised cohort count is at least this.
+	MinCohort uint64 `protobuf:"varint,1,opt,name=min_cohort,json=minCohort,proto3" json:"min_cohort,omitempty"`
+	// contribution_deadline_blocks: how long a query waits for the members'
+	// contributions; after it, the query goes on with those that came.
+	ContributionDeadlineBlocks uint64 `protobuf:"varint,2,opt,name=contribution_deadline_blocks,json=contributionDeadlineBlocks,proto3" json:"contribution_deadline_blocks,omitempty"`
+	// budget_micro: each researcher's zCDP budget ρ, in millionths.
+	BudgetMicro uint64 `protobuf:"varint,3,opt,name=budget_micro,json=budgetMicro,proto3" json:"budget_micro,omitempty"`
+	// max_patients bounds the alliance's persons (query.Limits).
+	MaxPatients uint64 `protobuf:"varint,4,opt,name=max_patients,json=maxPatients,proto3" json:"max_patients,omitempty"`
+	// dp_off is for test alliances only: hospitals add no noise, results
+	// are exact, queries spend no budget.
+	DpOff         bool `protobuf:"varint,5,opt,name=dp_off,json=dpOff,proto3" json:"dp_off,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResearchParams) Reset() {
+	*x = ResearchParams{}
+	mi := &file_medchain_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResearchParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResearchParams) ProtoMessage() {}
+
+func (x *ResearchParams) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResearchParams.ProtoReflect.Descriptor instead.
+func (*ResearchParams) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ResearchParams) GetMinCohort() uint64 {
+	if x != nil {
+		return x.MinCohort
+	}
+	return 0
+}
+
+func (x *ResearchParams) GetContributionDeadlineBlocks() uint64 {
+	if x != nil {
+		return x.ContributionDeadlineBlocks
+	}
+	return 0
+}
+
+func (x *ResearchParams) GetBudgetMicro() uint64 {
+	if x != nil {
+		return x.BudgetMicro
+	}
+	return 0
+}
+
+func (x *ResearchParams) GetMaxPatients() uint64 {
+	if x != nil {
+		return x.MaxPatients
+	}
+	return 0
+}
+
+func (x *ResearchParams) GetDpOff() bool {
+	if x != nil {
+		return x.DpOff
+	}
+	return false
+}
+
+// SubmitQuery ("research.submit"): a researcher asks a question.
+type SubmitQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Query *Query                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// researcher_key is the HE public key the result is switched to.
+	ResearcherKey []byte `protobuf:"bytes,2,opt,name=researcher_key,json=researcherKey,proto3" json:"researcher_key,omitempty"`
+	// rho_micro is the zCDP budget this query spends, in millionths (0 only
+	// when the alliance has dp_off).
+	RhoMicro      uint64 `protobuf:"varint,3,opt,name=rho_micro,json=rhoMicro,proto3" json:"rho_micro,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitQuery) Reset() {
+	*x = SubmitQuery{}
+	mi := &file_medchain_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitQuery) ProtoMessage() {}
+
+func (x *SubmitQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitQuery.ProtoReflect.Descriptor instead.
+func (*SubmitQuery) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *SubmitQuery) GetQuery() *Query {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *SubmitQuery) GetResearcherKey() []byte {
+	if x != nil {
+		return x.ResearcherKey
+	}
+	return nil
+}
+
+func (x *SubmitQuery) GetRhoMicro() uint64 {
+	if x != nil {
+		return x.RhoMicro
+	}
+	return 0
+}
+
+// ResearchQuery is the state of one query.
+type ResearchQuery struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Id                 uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Researcher         string                 `protobuf:"bytes,2,opt,name=researcher,proto3" json:"researcher,omitempty"`
+	Query              *Query                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"` // canonical, ref_date set
+	ResearcherKeyHash  []byte                 `protobuf:"bytes,4,opt,name=researcher_key_hash,json=researcherKeyHash,proto3" json:"researcher_key_hash,omitempty"`
+	RhoMicro           uint64                 `protobuf:"varint,5,opt,name=rho_micro,json=rhoMicro,proto3" json:"rho_micro,omitempty"`
+	Epoch              uint64                 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Height             int64                  `protobuf:"varint,7,opt,name=height,proto3" json:"height,omitempty"`
+	DeadlineHeight     int64                  `protobuf:"varint,8,opt,name=deadline_height,json=deadlineHeight,proto3" json:"deadline_height,omitempty"` // of the contributions
+	Status             ResearchQuery_Status   `protobuf:"varint,9,opt,name=status,proto3,enum=medchain.v1.ResearchQuery_Status" json:"status,omitempty"`
+	Contributors       []uint64               `protobuf:"varint,10,rep,packed,name=contributors,proto3" json:"contributors,omitempty"` // member indexes, ascending
+	AggregateHash      []byte                 `protobuf:"bytes,11,opt,name=aggregate_hash,json=aggregateHash,proto3" json:"aggregate_hash,omitempty"`
+	CountAggregateHash []byte                 `protobuf:"bytes,12,opt,name=count_aggregate_hash,json=countAggregateHash,proto3" json:"count_aggregate_hash,omitempty"`
+	GateRequest        uint64                 `protobuf:"varint,13,opt,name=gate_request,json=gateRequest,proto3" json:"gate_request,omitempty"` // hekeys request decrypting the count in public
+	NoisedCount        int64                  `protobuf:"varint,14,opt,name=noised_count,json=noisedCount,proto3" json:"noised_count,omitempty"`
+	ReleaseRequest     uint64                 `protobuf:"varint,15,opt,name=release_request,json=releaseRequest,proto3" json:"release_request,omitempty"` // hekeys request switching the result
+	ResultHash         []byte                 `protobuf:"bytes,16,opt,name=result_hash,json=resultHash,proto3" json:"result_hash,omitempty"`              // the result under the researcher's key
+	Reason             string                 `protobuf:"bytes,17,opt,name=reason,proto3" json:"reason,omitempty"`
+	StatusHeight       int64                  `protobuf:"varint,18,opt,name=status_height,json=statusHeight,proto3" json:"status_height,omitempty"`
+	Slots              uint32                 `protobuf:"varint,19,opt,name=slots,proto3" json:"slots,omitempty"`              // of the packed vector (query.Layout)
+	DpOff              bool                   `protobuf:"varint,20,opt,name=dp_off,json=dpOff,proto3" json:"dp_off,omitempty"` // the alliance's setting when the query was submitted
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ResearchQuery) Reset() {
+	*x = ResearchQuery{}
+	mi := &file_medchain_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResearchQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResearchQuery) ProtoMessage() {}
+
+func (x *ResearchQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResearchQuery.ProtoReflect.Descriptor instead.
+func (*ResearchQuery) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ResearchQuery) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetResearcher() string {
+	if x != nil {
+		return x.Researcher
+	}
+	return ""
+}
+
+func (x *ResearchQuery) GetQuery() *Query {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *ResearchQuery) GetResearcherKeyHash() []byte {
+	if x != nil {
+		return x.ResearcherKeyHash
+	}
+	return nil
+}
+
+func (x *ResearchQuery) GetRhoMicro() uint64 {
+	if x != nil {
+		return x.RhoMicro
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetDeadlineHeight() int64 {
+	if x != nil {
+		return x.DeadlineHeight
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetStatus() ResearchQuery_Status {
+	if x != nil {
+		return x.Status
+	}
+	return ResearchQuery_STATUS_UNSPECIFIED
+}
+
+func (x *ResearchQuery) GetContributors() []uint64 {
+	if x != nil {
+		return x.Contributors
+	}
+	return nil
+}
+
+func (x *ResearchQuery) GetAggregateHash() []byte {
+	if x != nil {
+		return x.AggregateHash
+	}
+	return nil
+}
+
+func (x *ResearchQuery) GetCountAggregateHash() []byte {
+	if x != nil {
+		return x.CountAggregateHash
+	}
+	return nil
+}
+
+func (x *ResearchQuery) GetGateRequest() uint64 {
+	if x != nil {
+		return x.GateRequest
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetNoisedCount() int64 {
+	if x != nil {
+		return x.NoisedCount
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetReleaseRequest() uint64 {
+	if x != nil {
+		return x.ReleaseRequest
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetResultHash() []byte {
+	if x != nil {
+		return x.ResultHash
+	}
+	return nil
+}
+
+func (x *ResearchQuery) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ResearchQuery) GetStatusHeight() int64 {
+	if x != nil {
+		return x.StatusHeight
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetSlots() uint32 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
+func (x *ResearchQuery) GetDpOff() bool {
+	if x != nil {
+		return x.DpOff
+	}
+	return false
+}
+
+// Contribute ("research.contribute"): a member's encrypted answer to a
+// query: the packed vector of its figures (noised) and, separately, its
+// noised cohort count in slot 0.
+type Contribute struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
+	Result        []byte                 `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	Count         []byte                 `protobuf:"bytes,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contribute) Reset() {
+	*x = Contribute{}
+	mi := &file_medchain_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contribute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contribute) ProtoMessage() {}
+
+func (x *Contribute) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contribute.ProtoReflect.Descriptor instead.
+func (*Contribute) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *Contribute) GetQuery() uint64 {
+	if x != nil {
+		return x.Query
+	}
+	return 0
+}
+
+func (x *Contribute) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *Contribute) GetCount() []byte {
+	if x != nil {
+		return x.Count
+	}
+	return nil
+}
+
+// Contribution is what state keeps of a member's contribution.
+type Contribution struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
+	Member        uint64                 `protobuf:"varint,2,opt,name=member,proto3" json:"member,omitempty"`
+	ResultHash    []byte                 `protobuf:"bytes,3,opt,name=result_hash,json=resultHash,proto3" json:"result_hash,omitempty"`
+	CountHash     []byte                 `protobuf:"bytes,4,opt,name=count_hash,json=countHash,proto3" json:"count_hash,omitempty"`
+	Height        int64                  `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contribution) Reset() {
+	*x = Contribution{}
+	mi := &file_medchain_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contribution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contribution) ProtoMessage() {}
+
+func (x *Contribution) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contribution.ProtoReflect.Descriptor instead.
+func (*Contribution) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *Contribution) GetQuery() uint64 {
+	if x != nil {
+		return x.Query
+	}
+	return 0
+}
+
+func (x *Contribution) GetMember() uint64 {
+	if x != nil {
+		return x.Member
+	}
+	return 0
+}
+
+func (x *Contribution) GetResultHash() []byte {
+	if x != nil {
+		return x.ResultHash
+	}
+	return nil
+}
+
+func (x *Contribution) GetCountHash() []byte {
+	if x != nil {
+		return x.CountHash
+	}
+	return nil
+}
+
+func (x *Contribution) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// Budget is a researcher's privacy-budget ledger.
+type Budget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Researcher    string                 `protobuf:"bytes,1,opt,name=researcher,proto3" json:"researcher,omitempty"`
+	GrantedMicro  uint64                 `protobuf:"varint,2,opt,name=granted_micro,json=grantedMicro,proto3" json:"granted_micro,omitempty"`
+	SpentMicro    uint64                 `protobuf:"varint,3,opt,name=spent_micro,json=spentMicro,proto3" json:"spent_micro,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Budget) Reset() {
+	*x = Budget{}
+	mi := &file_medchain_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Budget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Budget) ProtoMessage() {}
+
+func (x *Budget) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Budget.ProtoReflect.Descriptor instead.
+func (*Budget) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *Budget) GetResearcher() string {
+	if x != nil {
+		return x.Researcher
+	}
+	return ""
+}
+
+func (x *Budget) GetGrantedMicro() uint64 {
+	if x != nil {
+		return x.GrantedMicro
+	}
+	return 0
+}
+
+func (x *Budget) GetSpentMicro() uint64 {
+	if x != nil {
+		return x.SpentMicro
+	}
+	return 0
+}
+
+// ResearchQueryList answers "/research/active" and "/research/by/<addr>".
+type ResearchQueryList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queries       []*ResearchQuery       `protobuf:"bytes,1,rep,name=queries,proto3" json:"queries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResearchQueryList) Reset() {
+	*x = ResearchQueryList{}
+	mi := &file_medchain_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResearchQueryList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResearchQueryList) ProtoMessage() {}
+
+func (x *ResearchQueryList) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResearchQueryList.ProtoReflect.Descriptor instead.
+func (*ResearchQueryList) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ResearchQueryList) GetQueries() []*ResearchQuery {
+	if x != nil {
+		return x.Queries
+	}
+	return nil
+}
+
 var File_medchain_proto protoreflect.FileDescriptor
 
 const file_medchain_proto_rawDesc = "" +
@@ -4864,13 +5525,14 @@ const file_medchain_proto_rawDesc = "" +
 	"\boperator\x18\x05 \x01(\tR\boperator\x12!\n" +
 	"\fmember_index\x18\x06 \x01(\x04R\vmemberIndex\x12\x1f\n" +
 	"\vseal_pubkey\x18\a \x01(\fR\n" +
-	"sealPubkey\"\x9f\x01\n" +
+	"sealPubkey\"\xd8\x01\n" +
 	"\x06Params\x12 \n" +
 	"\fmax_tx_bytes\x18\x01 \x01(\x04R\n" +
 	"maxTxBytes\x12$\n" +
 	"\x0emax_memo_bytes\x18\x02 \x01(\x04R\fmaxMemoBytes\x12&\n" +
 	"\x0fmax_label_bytes\x18\x03 \x01(\x04R\rmaxLabelBytes\x12%\n" +
-	"\x02he\x18\x04 \x01(\v2\x15.medchain.v1.HEParamsR\x02he\"\x8d\x01\n" +
+	"\x02he\x18\x04 \x01(\v2\x15.medchain.v1.HEParamsR\x02he\x127\n" +
+	"\bresearch\x18\x05 \x01(\v2\x1b.medchain.v1.ResearchParamsR\bresearch\"\x8d\x01\n" +
 	"\bHEParams\x12\x13\n" +
 	"\x05log_n\x18\x01 \x01(\rR\x04logN\x12\f\n" +
 	"\x01q\x18\x02 \x03(\x04R\x01q\x12\f\n" +
@@ -5168,7 +5830,73 @@ const file_medchain_proto_rawDesc = "" +
 	"statistics\x18\x01 \x03(\v2\x16.medchain.v1.StatisticR\n" +
 	"statistics\x12)\n" +
 	"\x05where\x18\x02 \x01(\v2\x13.medchain.v1.FilterR\x05where\x12\x19\n" +
-	"\bref_date\x18\x03 \x01(\rR\arefDate*y\n" +
+	"\bref_date\x18\x03 \x01(\rR\arefDate\"\xce\x01\n" +
+	"\x0eResearchParams\x12\x1d\n" +
+	"\n" +
+	"min_cohort\x18\x01 \x01(\x04R\tminCohort\x12@\n" +
+	"\x1ccontribution_deadline_blocks\x18\x02 \x01(\x04R\x1acontributionDeadlineBlocks\x12!\n" +
+	"\fbudget_micro\x18\x03 \x01(\x04R\vbudgetMicro\x12!\n" +
+	"\fmax_patients\x18\x04 \x01(\x04R\vmaxPatients\x12\x15\n" +
+	"\x06dp_off\x18\x05 \x01(\bR\x05dpOff\"{\n" +
+	"\vSubmitQuery\x12(\n" +
+	"\x05query\x18\x01 \x01(\v2\x12.medchain.v1.QueryR\x05query\x12%\n" +
+	"\x0eresearcher_key\x18\x02 \x01(\fR\rresearcherKey\x12\x1b\n" +
+	"\trho_micro\x18\x03 \x01(\x04R\brhoMicro\"\xde\x06\n" +
+	"\rResearchQuery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1e\n" +
+	"\n" +
+	"researcher\x18\x02 \x01(\tR\n" +
+	"researcher\x12(\n" +
+	"\x05query\x18\x03 \x01(\v2\x12.medchain.v1.QueryR\x05query\x12.\n" +
+	"\x13researcher_key_hash\x18\x04 \x01(\fR\x11researcherKeyHash\x12\x1b\n" +
+	"\trho_micro\x18\x05 \x01(\x04R\brhoMicro\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06height\x18\a \x01(\x03R\x06height\x12'\n" +
+	"\x0fdeadline_height\x18\b \x01(\x03R\x0edeadlineHeight\x129\n" +
+	"\x06status\x18\t \x01(\x0e2!.medchain.v1.ResearchQuery.StatusR\x06status\x12\"\n" +
+	"\fcontributors\x18\n" +
+	" \x03(\x04R\fcontributors\x12%\n" +
+	"\x0eaggregate_hash\x18\v \x01(\fR\raggregateHash\x120\n" +
+	"\x14count_aggregate_hash\x18\f \x01(\fR\x12countAggregateHash\x12!\n" +
+	"\fgate_request\x18\r \x01(\x04R\vgateRequest\x12!\n" +
+	"\fnoised_count\x18\x0e \x01(\x03R\vnoisedCount\x12'\n" +
+	"\x0frelease_request\x18\x0f \x01(\x04R\x0ereleaseRequest\x12\x1f\n" +
+	"\vresult_hash\x18\x10 \x01(\fR\n" +
+	"resultHash\x12\x16\n" +
+	"\x06reason\x18\x11 \x01(\tR\x06reason\x12#\n" +
+	"\rstatus_height\x18\x12 \x01(\x03R\fstatusHeight\x12\x14\n" +
+	"\x05slots\x18\x13 \x01(\rR\x05slots\x12\x15\n" +
+	"\x06dp_off\x18\x14 \x01(\bR\x05dpOff\"\x9c\x01\n" +
+	"\x06Status\x12\x16\n" +
+	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11STATUS_COLLECTING\x10\x01\x12\x11\n" +
+	"\rSTATUS_GATING\x10\x02\x12\x14\n" +
+	"\x10STATUS_RELEASING\x10\x03\x12\x13\n" +
+	"\x0fSTATUS_RELEASED\x10\x04\x12\x12\n" +
+	"\x0eSTATUS_REFUSED\x10\x05\x12\x11\n" +
+	"\rSTATUS_FAILED\x10\x06\"P\n" +
+	"\n" +
+	"Contribute\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x16\n" +
+	"\x06result\x18\x02 \x01(\fR\x06result\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\fR\x05count\"\x94\x01\n" +
+	"\fContribution\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\x04R\x06member\x12\x1f\n" +
+	"\vresult_hash\x18\x03 \x01(\fR\n" +
+	"resultHash\x12\x1d\n" +
+	"\n" +
+	"count_hash\x18\x04 \x01(\fR\tcountHash\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\x03R\x06height\"n\n" +
+	"\x06Budget\x12\x1e\n" +
+	"\n" +
+	"researcher\x18\x01 \x01(\tR\n" +
+	"researcher\x12#\n" +
+	"\rgranted_micro\x18\x02 \x01(\x04R\fgrantedMicro\x12\x1f\n" +
+	"\vspent_micro\x18\x03 \x01(\x04R\n" +
+	"spentMicro\"I\n" +
+	"\x11ResearchQueryList\x124\n" +
+	"\aqueries\x18\x01 \x03(\v2\x1a.medchain.v1.ResearchQueryR\aqueries*y\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
@@ -5235,8 +5963,8 @@ func file_medchain_proto_rawDescGZIP() []byte {
 	return file_medchain_proto_rawDescData
 }
 
-var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_medchain_proto_goTypes = []any{
 	(Role)(0),                     // 0: medchain.v1.Role
 	(Purpose)(0),                  // 1: medchain.v1.Purpose
@@ -5247,122 +5975,135 @@ var file_medchain_proto_goTypes = []any{
 	(Sex)(0),                      // 6: medchain.v1.Sex
 	(CmpOp)(0),                    // 7: medchain.v1.CmpOp
 	(DecryptionRequest_Status)(0), // 8: medchain.v1.DecryptionRequest.Status
-	(*Tx)(nil),                    // 9: medchain.v1.Tx
-	(*TxBody)(nil),                // 10: medchain.v1.TxBody
-	(*Account)(nil),               // 11: medchain.v1.Account
-	(*Hospital)(nil),              // 12: medchain.v1.Hospital
-	(*Params)(nil),                // 13: medchain.v1.Params
-	(*HEParams)(nil),              // 14: medchain.v1.HEParams
-	(*RegisterAccount)(nil),       // 15: medchain.v1.RegisterAccount
-	(*PostMemo)(nil),              // 16: medchain.v1.PostMemo
-	(*Memo)(nil),                  // 17: medchain.v1.Memo
-	(*HospitalList)(nil),          // 18: medchain.v1.HospitalList
-	(*SealedShare)(nil),           // 19: medchain.v1.SealedShare
-	(*PostKeyShare)(nil),          // 20: medchain.v1.PostKeyShare
-	(*KeyShareRecord)(nil),        // 21: medchain.v1.KeyShareRecord
-	(*SealedShareRef)(nil),        // 22: medchain.v1.SealedShareRef
-	(*KeyEpoch)(nil),              // 23: medchain.v1.KeyEpoch
-	(*SubmitCiphertext)(nil),      // 24: medchain.v1.SubmitCiphertext
-	(*RequestDecryption)(nil),     // 25: medchain.v1.RequestDecryption
-	(*DecryptionRequest)(nil),     // 26: medchain.v1.DecryptionRequest
-	(*PostKeySwitchShare)(nil),    // 27: medchain.v1.PostKeySwitchShare
-	(*CiphertextRecord)(nil),      // 28: medchain.v1.CiphertextRecord
-	(*DecryptionRequestList)(nil), // 29: medchain.v1.DecryptionRequestList
-	(*EnrolPatient)(nil),          // 30: medchain.v1.EnrolPatient
-	(*EnrolDoctor)(nil),           // 31: medchain.v1.EnrolDoctor
-	(*UpdateDoctor)(nil),          // 32: medchain.v1.UpdateDoctor
-	(*Patient)(nil),               // 33: medchain.v1.Patient
-	(*RegisterRecord)(nil),        // 34: medchain.v1.RegisterRecord
-	(*Record)(nil),                // 35: medchain.v1.Record
-	(*GrantScope)(nil),            // 36: medchain.v1.GrantScope
-	(*SealedKey)(nil),             // 37: medchain.v1.SealedKey
-	(*CreateGrant)(nil),           // 38: medchain.v1.CreateGrant
-	(*ForwardGrant)(nil),          // 39: medchain.v1.ForwardGrant
-	(*RevokeGrant)(nil),           // 40: medchain.v1.RevokeGrant
-	(*Grant)(nil),                 // 41: medchain.v1.Grant
-	(*RequestAccess)(nil),         // 42: medchain.v1.RequestAccess
-	(*Review)(nil),                // 43: medchain.v1.Review
-	(*AccessEntry)(nil),           // 44: medchain.v1.AccessEntry
-	(*ReviewBreakGlass)(nil),      // 45: medchain.v1.ReviewBreakGlass
-	(*EraseRecord)(nil),           // 46: medchain.v1.EraseRecord
-	(*SetConsent)(nil),            // 47: medchain.v1.SetConsent
-	(*ConsentRecord)(nil),         // 48: medchain.v1.ConsentRecord
-	(*SetGateway)(nil),            // 49: medchain.v1.SetGateway
-	(*Gateway)(nil),               // 50: medchain.v1.Gateway
-	(*RecordList)(nil),            // 51: medchain.v1.RecordList
-	(*GrantList)(nil),             // 52: medchain.v1.GrantList
-	(*AccessList)(nil),            // 53: medchain.v1.AccessList
-	(*ConsentHistory)(nil),        // 54: medchain.v1.ConsentHistory
-	(*CommitKeyShare)(nil),        // 55: medchain.v1.CommitKeyShare
-	(*Filter)(nil),                // 56: medchain.v1.Filter
-	(*FilterList)(nil),            // 57: medchain.v1.FilterList
-	(*Comparison)(nil),            // 58: medchain.v1.Comparison
-	(*DateRange)(nil),             // 59: medchain.v1.DateRange
-	(*Statistic)(nil),             // 60: medchain.v1.Statistic
-	(*Count)(nil),                 // 61: medchain.v1.Count
-	(*FieldStat)(nil),             // 62: medchain.v1.FieldStat
-	(*Histogram)(nil),             // 63: medchain.v1.Histogram
-	(*Survival)(nil),              // 64: medchain.v1.Survival
-	(*Linreg)(nil),                // 65: medchain.v1.Linreg
-	(*Query)(nil),                 // 66: medchain.v1.Query
+	(ResearchQuery_Status)(0),     // 9: medchain.v1.ResearchQuery.Status
+	(*Tx)(nil),                    // 10: medchain.v1.Tx
+	(*TxBody)(nil),                // 11: medchain.v1.TxBody
+	(*Account)(nil),               // 12: medchain.v1.Account
+	(*Hospital)(nil),              // 13: medchain.v1.Hospital
+	(*Params)(nil),                // 14: medchain.v1.Params
+	(*HEParams)(nil),              // 15: medchain.v1.HEParams
+	(*RegisterAccount)(nil),       // 16: medchain.v1.RegisterAccount
+	(*PostMemo)(nil),              // 17: medchain.v1.PostMemo
+	(*Memo)(nil),                  // 18: medchain.v1.Memo
+	(*HospitalList)(nil),          // 19: medchain.v1.HospitalList
+	(*SealedShare)(nil),           // 20: medchain.v1.SealedShare
+	(*PostKeyShare)(nil),          // 21: medchain.v1.PostKeyShare
+	(*KeyShareRecord)(nil),        // 22: medchain.v1.KeyShareRecord
+	(*SealedShareRef)(nil),        // 23: medchain.v1.SealedShareRef
+	(*KeyEpoch)(nil),              // 24: medchain.v1.KeyEpoch
+	(*SubmitCiphertext)(nil),      // 25: medchain.v1.SubmitCiphertext
+	(*RequestDecryption)(nil),     // 26: medchain.v1.RequestDecryption
+	(*DecryptionRequest)(nil),     // 27: medchain.v1.DecryptionRequest
+	(*PostKeySwitchShare)(nil),    // 28: medchain.v1.PostKeySwitchShare
+	(*CiphertextRecord)(nil),      // 29: medchain.v1.CiphertextRecord
+	(*DecryptionRequestList)(nil), // 30: medchain.v1.DecryptionRequestList
+	(*EnrolPatient)(nil),          // 31: medchain.v1.EnrolPatient
+	(*EnrolDoctor)(nil),           // 32: medchain.v1.EnrolDoctor
+	(*UpdateDoctor)(nil),          // 33: medchain.v1.UpdateDoctor
+	(*Patient)(nil),               // 34: medchain.v1.Patient
+	(*RegisterRecord)(nil),        // 35: medchain.v1.RegisterRecord
+	(*Record)(nil),                // 36: medchain.v1.Record
+	(*GrantScope)(nil),            // 37: medchain.v1.GrantScope
+	(*SealedKey)(nil),             // 38: medchain.v1.SealedKey
+	(*CreateGrant)(nil),           // 39: medchain.v1.CreateGrant
+	(*ForwardGrant)(nil),          // 40: medchain.v1.ForwardGrant
+	(*RevokeGrant)(nil),           // 41: medchain.v1.RevokeGrant
+	(*Grant)(nil),                 // 42: medchain.v1.Grant
+	(*RequestAccess)(nil),         // 43: medchain.v1.RequestAccess
+	(*Review)(nil),                // 44: medchain.v1.Review
+	(*AccessEntry)(nil),           // 45: medchain.v1.AccessEntry
+	(*ReviewBreakGlass)(nil),      // 46: medchain.v1.ReviewBreakGlass
+	(*EraseRecord)(nil),           // 47: medchain.v1.EraseRecord
+	(*SetConsent)(nil),            // 48: medchain.v1.SetConsent
+	(*ConsentRecord)(nil),         // 49: medchain.v1.ConsentRecord
+	(*SetGateway)(nil),            // 50: medchain.v1.SetGateway
+	(*Gateway)(nil),               // 51: medchain.v1.Gateway
+	(*RecordList)(nil),            // 52: medchain.v1.RecordList
+	(*GrantList)(nil),             // 53: medchain.v1.GrantList
+	(*AccessList)(nil),            // 54: medchain.v1.AccessList
+	(*ConsentHistory)(nil),        // 55: medchain.v1.ConsentHistory
+	(*CommitKeyShare)(nil),        // 56: medchain.v1.CommitKeyShare
+	(*Filter)(nil),                // 57: medchain.v1.Filter
+	(*FilterList)(nil),            // 58: medchain.v1.FilterList
+	(*Comparison)(nil),            // 59: medchain.v1.Comparison
+	(*DateRange)(nil),             // 60: medchain.v1.DateRange
+	(*Statistic)(nil),             // 61: medchain.v1.Statistic
+	(*Count)(nil),                 // 62: medchain.v1.Count
+	(*FieldStat)(nil),             // 63: medchain.v1.FieldStat
+	(*Histogram)(nil),             // 64: medchain.v1.Histogram
+	(*Survival)(nil),              // 65: medchain.v1.Survival
+	(*Linreg)(nil),                // 66: medchain.v1.Linreg
+	(*Query)(nil),                 // 67: medchain.v1.Query
+	(*ResearchParams)(nil),        // 68: medchain.v1.ResearchParams
+	(*SubmitQuery)(nil),           // 69: medchain.v1.SubmitQuery
+	(*ResearchQuery)(nil),         // 70: medchain.v1.ResearchQuery
+	(*Contribute)(nil),            // 71: medchain.v1.Contribute
+	(*Contribution)(nil),          // 72: medchain.v1.Contribution
+	(*Budget)(nil),                // 73: medchain.v1.Budget
+	(*ResearchQueryList)(nil),     // 74: medchain.v1.ResearchQueryList
 }
 var file_medchain_proto_depIdxs = []int32{
 	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
-	14, // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
-	0,  // 2: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
-	12, // 3: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
-	19, // 4: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
-	22, // 5: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
-	8,  // 6: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
-	26, // 7: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
-	2,  // 8: medchain.v1.EnrolPatient.research_consent:type_name -> medchain.v1.Consent
-	36, // 9: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
-	1,  // 10: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
-	37, // 11: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
-	1,  // 12: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
-	37, // 13: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
-	36, // 14: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
-	1,  // 15: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
-	1,  // 16: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
-	3,  // 17: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
-	1,  // 18: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
-	4,  // 19: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
-	43, // 20: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
-	3,  // 21: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
-	2,  // 22: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
-	2,  // 23: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
-	35, // 24: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
-	41, // 25: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
-	44, // 26: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
-	48, // 27: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
-	57, // 28: medchain.v1.Filter.and:type_name -> medchain.v1.FilterList
-	57, // 29: medchain.v1.Filter.or:type_name -> medchain.v1.FilterList
-	56, // 30: medchain.v1.Filter.not:type_name -> medchain.v1.Filter
-	58, // 31: medchain.v1.Filter.compare:type_name -> medchain.v1.Comparison
-	6,  // 32: medchain.v1.Filter.sex:type_name -> medchain.v1.Sex
-	59, // 33: medchain.v1.Filter.seen:type_name -> medchain.v1.DateRange
-	56, // 34: medchain.v1.FilterList.items:type_name -> medchain.v1.Filter
-	5,  // 35: medchain.v1.Comparison.field:type_name -> medchain.v1.Field
-	7,  // 36: medchain.v1.Comparison.op:type_name -> medchain.v1.CmpOp
-	61, // 37: medchain.v1.Statistic.count:type_name -> medchain.v1.Count
-	62, // 38: medchain.v1.Statistic.sum:type_name -> medchain.v1.FieldStat
-	62, // 39: medchain.v1.Statistic.mean:type_name -> medchain.v1.FieldStat
-	62, // 40: medchain.v1.Statistic.variance:type_name -> medchain.v1.FieldStat
-	62, // 41: medchain.v1.Statistic.stddev:type_name -> medchain.v1.FieldStat
-	63, // 42: medchain.v1.Statistic.histogram:type_name -> medchain.v1.Histogram
-	64, // 43: medchain.v1.Statistic.survival:type_name -> medchain.v1.Survival
-	65, // 44: medchain.v1.Statistic.linreg:type_name -> medchain.v1.Linreg
-	5,  // 45: medchain.v1.FieldStat.field:type_name -> medchain.v1.Field
-	5,  // 46: medchain.v1.Histogram.field:type_name -> medchain.v1.Field
-	5,  // 47: medchain.v1.Linreg.y:type_name -> medchain.v1.Field
-	5,  // 48: medchain.v1.Linreg.x:type_name -> medchain.v1.Field
-	60, // 49: medchain.v1.Query.statistics:type_name -> medchain.v1.Statistic
-	56, // 50: medchain.v1.Query.where:type_name -> medchain.v1.Filter
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	15, // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
+	68, // 2: medchain.v1.Params.research:type_name -> medchain.v1.ResearchParams
+	0,  // 3: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
+	13, // 4: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
+	20, // 5: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
+	23, // 6: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
+	8,  // 7: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
+	27, // 8: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
+	2,  // 9: medchain.v1.EnrolPatient.research_consent:type_name -> medchain.v1.Consent
+	37, // 10: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 11: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
+	38, // 12: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
+	1,  // 13: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
+	38, // 14: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
+	37, // 15: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 16: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
+	1,  // 17: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
+	3,  // 18: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
+	1,  // 19: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
+	4,  // 20: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
+	44, // 21: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
+	3,  // 22: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
+	2,  // 23: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
+	2,  // 24: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
+	36, // 25: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
+	42, // 26: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
+	45, // 27: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
+	49, // 28: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
+	58, // 29: medchain.v1.Filter.and:type_name -> medchain.v1.FilterList
+	58, // 30: medchain.v1.Filter.or:type_name -> medchain.v1.FilterList
+	57, // 31: medchain.v1.Filter.not:type_name -> medchain.v1.Filter
+	59, // 32: medchain.v1.Filter.compare:type_name -> medchain.v1.Comparison
+	6,  // 33: medchain.v1.Filter.sex:type_name -> medchain.v1.Sex
+	60, // 34: medchain.v1.Filter.seen:type_name -> medchain.v1.DateRange
+	57, // 35: medchain.v1.FilterList.items:type_name -> medchain.v1.Filter
+	5,  // 36: medchain.v1.Comparison.field:type_name -> medchain.v1.Field
+	7,  // 37: medchain.v1.Comparison.op:type_name -> medchain.v1.CmpOp
+	62, // 38: medchain.v1.Statistic.count:type_name -> medchain.v1.Count
+	63, // 39: medchain.v1.Statistic.sum:type_name -> medchain.v1.FieldStat
+	63, // 40: medchain.v1.Statistic.mean:type_name -> medchain.v1.FieldStat
+	63, // 41: medchain.v1.Statistic.variance:type_name -> medchain.v1.FieldStat
+	63, // 42: medchain.v1.Statistic.stddev:type_name -> medchain.v1.FieldStat
+	64, // 43: medchain.v1.Statistic.histogram:type_name -> medchain.v1.Histogram
+	65, // 44: medchain.v1.Statistic.survival:type_name -> medchain.v1.Survival
+	66, // 45: medchain.v1.Statistic.linreg:type_name -> medchain.v1.Linreg
+	5,  // 46: medchain.v1.FieldStat.field:type_name -> medchain.v1.Field
+	5,  // 47: medchain.v1.Histogram.field:type_name -> medchain.v1.Field
+	5,  // 48: medchain.v1.Linreg.y:type_name -> medchain.v1.Field
+	5,  // 49: medchain.v1.Linreg.x:type_name -> medchain.v1.Field
+	61, // 50: medchain.v1.Query.statistics:type_name -> medchain.v1.Statistic
+	57, // 51: medchain.v1.Query.where:type_name -> medchain.v1.Filter
+	67, // 52: medchain.v1.SubmitQuery.query:type_name -> medchain.v1.Query
+	67, // 53: medchain.v1.ResearchQuery.query:type_name -> medchain.v1.Query
+	9,  // 54: medchain.v1.ResearchQuery.status:type_name -> medchain.v1.ResearchQuery.Status
+	70, // 55: medchain.v1.ResearchQueryList.queries:type_name -> medchain.v1.ResearchQuery
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_medchain_proto_init() }
@@ -5395,8 +6136,8 @@ func file_medchain_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   58,
+			NumEnums:      10,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,106 @@
+package research
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/medchain/medchain/contracts"
+	"github.com/medchain/medchain/contracts/pb"
+)
+
+// QueryPaths documents the "/research/..." query paths.
+var QueryPaths = []string{
+	"/research/query/<id>                   a research query and its progress (pb.ResearchQuery)",
+	"/research/contribution/<id>/<member>   a member's contribution to a query (pb.Contribution)",
+	"/research/budget/<address>             a researcher's budget ledger (pb.Budget; none: never spent)",
+	"/research/active                       queries in progress (pb.ResearchQueryList, no proof)",
+	"/research/by/<address>                 a researcher's queries (pb.ResearchQueryList, no proof)",
+}
+
+// ErrBadPath wraps every refusal of a "/research/..." path.
+var ErrBadPath = errors.New("bad /research query path")
+
+func num(what, s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s %q is not a number", ErrBadPath, what, s)
+	}
+	return n, nil
+}
+
+// PathKey returns the state key of a single-record "/research/..." path
+// (parts after "research").
+func PathKey(parts []string) ([]byte, error) {
+	switch {
+	case len(parts) == 2 && parts[0] == "query":
+		id, err := num("query id", parts[1])
+		if err != nil {
+			return nil, err
+		}
+		return QueryKey(id), nil
+	case len(parts) == 3 && parts[0] == "contribution":
+		id, err := num("query id", parts[1])
+		if err != nil {
+			return nil, err
+		}
+		m, err := num("member", parts[2])
+		if err != nil {
+			return nil, err
+		}
+		return ContributionKey(id, m), nil
+	case len(parts) == 2 && parts[0] == "budget":
+		a, err := pb.ParseAddress(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadPath, err)
+		}
+		return BudgetKey(a), nil
+	}
+	return nil, fmt.Errorf("%w: unknown path /research/%v", ErrBadPath, parts)
+}
+
+// IsListPath reports whether parts (after "research") is a list path.
+func IsListPath(parts []string) bool {
+	return len(parts) == 1 && parts[0] == "active" || len(parts) == 2 && parts[0] == "by"
+}
+
+// QueryList answers a list path.
+func QueryList(r contracts.Reader, parts []string) (proto.Message, error) {
+	if len(parts) == 1 {
+		qs, err := ActiveQueries(r)
+		return &pb.ResearchQueryList{Queries: qs}, err
+	}
+	a, err := pb.ParseAddress(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPath, err)
+	}
+	prefix := append([]byte{prefixByResearcher}, a[:]...)
+	end := append(append([]byte{}, prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	it, err := r.Iterator(prefix, end, true)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	for ; it.Valid(); it.Next() {
+		ids = append(ids, binary.BigEndian.Uint64(it.Value()))
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ResearchQueryList{}
+	for _, id := range ids {
+		q, err := GetQuery(r, id)
+		if err != nil {
+			return nil, err
+		}
+		if q != nil {
+			out.Queries = append(out.Queries, q)
+		}
+	}
+	return out, nil
+}
