@@ -58,6 +58,12 @@ type heAlliance struct {
 
 func newHEAlliance(t *testing.T) *heAlliance {
 	t.Helper()
+	return newHEAllianceWith(t, nil)
+}
+
+// newHEAllianceWith is newHEAlliance with research rules r in genesis.
+func newHEAllianceWith(t *testing.T, r *genesis.Research) *heAlliance {
+	t.Helper()
 	hep := genesis.DefaultHE(4)
 	p, err := he.NewParams(hep.Params)
 	if err != nil {
@@ -65,7 +71,7 @@ func newHEAlliance(t *testing.T) *heAlliance {
 	}
 	a := &heAlliance{p: p, researcher: newUser("he-researcher"), doctor: newUser("he-doctor")}
 	s := genesis.AppState{
-		Alliance: "HE Alliance", Params: genesis.DefaultParams(), HE: hep,
+		Alliance: "HE Alliance", Params: genesis.DefaultParams(), HE: hep, Research: r,
 		Accounts: []genesis.Account{{PubKey: a.researcher.pub(), Role: "researcher", Label: "lab"}},
 	}
 	indexes := []uint64{1, 2, 3, 4}
