@@ -24,7 +24,9 @@ func byResearcherKey(addr [20]byte, id uint64) []byte {
 }
 
 // ContributionKey is the state key of member's contribution to query id.
-func ContributionKey(id, member uint64) []byte { return u64(u64([]byte{prefixContribution}, id), member) }
+func ContributionKey(id, member uint64) []byte {
+	return u64(u64([]byte{prefixContribution}, id), member)
+}
 
 // BudgetKey is the state key of a researcher's budget ledger.
 func BudgetKey(addr [20]byte) []byte { return append([]byte{prefixBudget}, addr[:]...) }
