@@ -53,6 +53,8 @@ type Config struct {
 	// ResendAfter is how many blocks a sent tx may stay uncommitted before
 	// the worker sends it again (same payload, current nonce); default 10.
 	ResendAfter int64
+	// Contributor, if set, answers research queries (see researchDuty).
+	Contributor Contributor
 }
 
 // Worker carries out one member's duties in the key ceremony and the
@@ -72,6 +74,8 @@ type Worker struct {
 	thresholds map[uint64]*he.ThresholdSecret
 	ceremonies map[uint64]*ceremony
 	ksShares   map[uint64]*pb.PostKeySwitchShare // by request id
+	// contributions are computed answers to research queries, by query id.
+	contributions map[uint64]*pb.Contribute
 
 	height    int64
 	inflight  map[string]*inflight
@@ -120,15 +124,16 @@ func New(cfg Config) (*Worker, error) {
 		cfg.ResendAfter = 10
 	}
 	w := &Worker{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		addr:       pb.AddressOf(cfg.Operator.Public().(ed25519.PublicKey)),
-		thresholds: map[uint64]*he.ThresholdSecret{},
-		ceremonies: map[uint64]*ceremony{},
-		ksShares:   map[uint64]*pb.PostKeySwitchShare{},
-		inflight:   map[string]*inflight{},
-		backoff:    map[string]*backoff{},
-		holdShares: os.Getenv(FaultHoldSharesEnv) != "",
+		cfg:           cfg,
+		log:           cfg.Logger,
+		addr:          pb.AddressOf(cfg.Operator.Public().(ed25519.PublicKey)),
+		thresholds:    map[uint64]*he.ThresholdSecret{},
+		ceremonies:    map[uint64]*ceremony{},
+		ksShares:      map[uint64]*pb.PostKeySwitchShare{},
+		contributions: map[uint64]*pb.Contribute{},
+		inflight:      map[string]*inflight{},
+		backoff:       map[string]*backoff{},
+		holdShares:    os.Getenv(FaultHoldSharesEnv) != "",
 	}
 	var err error
 	w.sealPriv, w.sealPub, err = sealKeyPair(cfg.Seal)
@@ -208,6 +213,7 @@ func (w *Worker) Step(ctx context.Context) {
 	w.height = h
 	w.duty(ctx, "ceremony", func(ctx context.Context) error { return w.ceremonyDuty(ctx, CeremonyEpoch) })
 	w.duty(ctx, "requests", w.requestsDuty)
+	w.duty(ctx, "research", w.researchDuty)
 	if w.height-w.lastPrune >= pruneEvery {
 		w.duty(ctx, "prune", w.prune)
 	}
