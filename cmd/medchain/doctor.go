@@ -1,10 +1,9 @@
 package main
 
 import (
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,14 +13,10 @@ import (
 
 func newDoctorCmd() *cobra.Command {
 	dc := &cobra.Command{Use: "doctor", Short: "Doctors of your hospital"}
-	enrol := &cobra.Command{
-		Use:   "enrol --from OPERATOR --key NAME --label LABEL [--emergency] [--reviewer]",
-		Short: "Enrol a doctor of your hospital (operators only); its keys NAME and NAME-seal are created if absent",
-		Long: "Enrols the doctor whose keys NAME (signing) and NAME-seal (sealing: record keys are sealed to it)\n" +
-			"are in this keyring, creating both if NAME does not exist. The keyring passphrase is asked once\n" +
-			"for the operator's and the doctor's keys. The label is a short staff label, never a name.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	enrol := signedCmd("enrol --from OPERATOR --key NAME --label LABEL [--emergency] [--reviewer]",
+		"Enrol a doctor of your hospital (operators only); its keys NAME and NAME-seal are created if absent",
+		"the operator's key name",
+		func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
 			key, _ := f.GetString("key")
 			label, _ := f.GetString("label")
@@ -34,51 +29,24 @@ func newDoctorCmd() *cobra.Command {
 			if key == from {
 				return fmt.Errorf("--key %q is the operator's key; a doctor has keys of its own", key)
 			}
-			if err := checkOutput(cmd); err != nil {
-				return err
-			}
-			sc, ctx, cancel, err := sharingClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			kr, err := openPeopleKeyring(cmd)
-			if err != nil {
-				return err
-			}
-			doc, created, err := sharing.LoadOrCreateIdentity(kr, key)
-			if err != nil {
-				return err
-			}
-			defer doc.Wipe()
-			op, err := kr.Signer(from)
-			if err != nil {
-				return err
-			}
-			defer clear(op)
-			addr, err := sc.EnrolDoctor(ctx, op, sharing.DoctorEnrolment{Pub: doc.Public(), SealPub: doc.SealPub, Label: label, Emergency: emergency, Reviewer: reviewer})
-			if err != nil {
-				return err
-			}
-			view := map[string]any{"key": key, "address": addr, "seal_pubkey": hex.EncodeToString(doc.SealPub[:]),
-				"keys_created": created, "emergency": emergency, "reviewer": reviewer, "label": label}
-			return output(cmd, view, func(w io.Writer) {
-				if created {
-					fmt.Fprintf(w, "created keys %q and %q\n", key, key+sharing.SealSuffix)
+			return withEnrolment(cmd, key, false, func(ctx context.Context, sc *sharing.Client, e *enrolment) error {
+				doc := e.person
+				addr, err := sc.EnrolDoctor(ctx, e.operator, sharing.DoctorEnrolment{Pub: doc.Public(), SealPub: doc.SealPub, Label: label, Emergency: emergency, Reviewer: reviewer})
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "enrolled doctor %s (key %q, label %q, emergency %v, reviewer %v)\n", addr, key, label, emergency, reviewer)
+				return e.reportf(cmd, map[string]any{"address": addr, "emergency": emergency, "reviewer": reviewer, "label": label},
+					"enrolled doctor %s (key %q, label %q, emergency %v, reviewer %v)", addr, key, label, emergency, reviewer)
 			})
-		},
-	}
-	enrol.Flags().String("from", "", "the operator's key name")
+		})
+	enrol.Long = "Enrols the doctor whose keys NAME (signing) and NAME-seal (sealing: record keys are sealed to it)\n" +
+		"are in this keyring, creating both if NAME does not exist. The keyring passphrase is asked once\n" +
+		"for the operator's and the doctor's keys. The label is a short staff label, never a name."
 	enrol.Flags().String("key", "", "the doctor's key name (created with NAME-seal if absent)")
 	enrol.Flags().String("label", "", "short non-identifying staff label")
 	enrol.Flags().Bool("emergency", false, "may break the glass (read without a grant, always reviewed)")
 	enrol.Flags().Bool("reviewer", false, "reviews break-glass reads of this hospital's records")
-	for _, n := range []string{"from", "key", "label"} {
-		_ = enrol.MarkFlagRequired(n)
-	}
-	addSharingFlags(enrol)
+	requireFlags(enrol, "key", "label")
 	dc.AddCommand(enrol)
 	return dc
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,29 +13,115 @@ import (
 	"github.com/medchain/medchain/node/sharing"
 )
 
-// expiryOf reads --expiry-height H or --expiry-blocks N; N is resolved
-// against the chain's height later (resolve). optional allows neither.
-func expiryOf(cmd *cobra.Command, optional bool) (height, blocks int64, err error) {
+// expiry is when a grant ends: --expiry-height H, or --expiry-blocks N
+// counted from the chain's height when the grant is sent (0, 0: the
+// parent's, for a forward).
+type expiry struct{ height, blocks int64 }
+
+// expiryOf reads --expiry-height H or --expiry-blocks N. optional allows
+// neither.
+func expiryOf(cmd *cobra.Command, optional bool) (expiry, error) {
 	f := cmd.Flags()
-	height, _ = f.GetInt64("expiry-height")
-	blocks, _ = f.GetInt64("expiry-blocks")
+	height, _ := f.GetInt64("expiry-height")
+	blocks, _ := f.GetInt64("expiry-blocks")
 	hs, bs := f.Changed("expiry-height"), f.Changed("expiry-blocks")
 	switch {
 	case hs && bs:
-		return 0, 0, errors.New("give --expiry-height H or --expiry-blocks N, not both")
+		return expiry{}, errors.New("give --expiry-height H or --expiry-blocks N, not both")
 	case !hs && !bs && !optional:
-		return 0, 0, errors.New("give --expiry-height H (the last valid height) or --expiry-blocks N (valid for N more blocks)")
+		return expiry{}, errors.New("give --expiry-height H (the last valid height) or --expiry-blocks N (valid for N more blocks)")
 	case hs && height <= 0:
-		return 0, 0, fmt.Errorf("--expiry-height %d: give a height after the current one (medchain status)", height)
+		return expiry{}, fmt.Errorf("--expiry-height %d: give a height after the current one (medchain status)", height)
 	case bs && blocks <= 0:
-		return 0, 0, fmt.Errorf("--expiry-blocks %d: give a positive number of blocks", blocks)
+		return expiry{}, fmt.Errorf("--expiry-blocks %d: give a positive number of blocks", blocks)
 	}
-	return height, blocks, nil
+	return expiry{height, blocks}, nil
+}
+
+// at is the last height at which the grant is valid.
+func (e expiry) at(ctx context.Context, sc *sharing.Client) (int64, error) {
+	if e.blocks <= 0 {
+		return e.height, nil
+	}
+	h, err := sc.Height(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return h + e.blocks, nil
 }
 
 func addExpiryFlags(c *cobra.Command) {
 	c.Flags().Int64("expiry-height", 0, "the last height at which the grant is valid")
 	c.Flags().Int64("expiry-blocks", 0, "valid for this many blocks from now")
+}
+
+// sendGrant reads the expiry flags (the last check: optionalExpiry allows
+// neither), sends a grant or a forward signed by the person --from names,
+// and returns the new grant as the chain keeps it.
+func sendGrant(cmd *cobra.Command, optionalExpiry bool,
+	send func(ctx context.Context, sc *sharing.Client, who *sharing.Identity, expiryHeight int64) (uint64, error)) (id uint64, g *pb.Grant, err error) {
+	exp, err := expiryOf(cmd, optionalExpiry)
+	if err != nil {
+		return 0, nil, err
+	}
+	err = withClient(cmd, func(ctx context.Context, sc *sharing.Client) error {
+		height, err := exp.at(ctx, sc)
+		if err != nil {
+			return err
+		}
+		return asPerson(cmd, func(who *sharing.Identity) error {
+			var err error
+			if id, err = send(ctx, sc, who, height); err != nil {
+				return err
+			}
+			g, err = sc.Grant(ctx, id)
+			return err
+		})
+	})
+	return id, g, err
+}
+
+// grantScope reads what a grant shares: --records, or a filter of --types,
+// --from-date and --to-date.
+func grantScope(cmd *cobra.Command) (sharing.Scope, error) {
+	f := cmd.Flags()
+	recs, _ := f.GetString("records")
+	types, _ := f.GetString("types")
+	fromDate, _ := f.GetString("from-date")
+	toDate, _ := f.GetString("to-date")
+	var (
+		s   sharing.Scope
+		err error
+	)
+	filter := types != "" || fromDate != "" || toDate != ""
+	switch {
+	case recs != "" && filter:
+		return s, errors.New("give --records, or a filter (--types, --from-date, --to-date), not both")
+	case recs != "":
+		s.RecordIDs, err = parseFlag(cmd, "records", sharing.ParseRecordIDs)
+		return s, err
+	case !filter:
+		return s, errors.New("say what to share: --records R1,R2 or --types T1,T2 (and/or --from-date, --to-date)")
+	}
+	if types != "" {
+		if s.ResourceTypes, err = parseFlag(cmd, "types", sharing.ParseResourceTypes); err != nil {
+			return s, err
+		}
+	}
+	if fromDate != "" {
+		if s.DateFrom, err = parseFlag(cmd, "from-date", sharing.ParseDate); err != nil {
+			return s, err
+		}
+	}
+	if toDate != "" {
+		if s.DateTo, err = parseFlag(cmd, "to-date", sharing.ParseDate); err != nil {
+			return s, err
+		}
+	}
+	if s.DateFrom != 0 && s.DateTo != 0 && s.DateFrom > s.DateTo {
+		return s, fmt.Errorf("--from-date %s is after --to-date %s", fromDate, toDate)
+	}
+	return s, nil
 }
 
 func printGrants(w io.Writer, gs []*pb.Grant) {
@@ -72,97 +159,32 @@ func printGrants(w io.Writer, gs []*pb.Grant) {
 func newGrantCmd() *cobra.Command {
 	gc := &cobra.Command{Use: "grant", Short: "Patients' grants to doctors: create, forward, revoke, list"}
 
-	create := &cobra.Command{
-		Use: "create --from PATIENT --to ADDRESS (--records R1,R2 | --types T1,T2 [--from-date D] [--to-date D])\n" +
-			"  --purpose treatment[,consultation] (--expiry-height H | --expiry-blocks N) [--forwardable]",
-		Short: "Grant a doctor access to some of your records; their data keys are re-sealed to the doctor",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := cmd.Flags()
-			to, _ := f.GetString("to")
-			recs, _ := f.GetString("records")
-			types, _ := f.GetString("types")
-			fromDate, _ := f.GetString("from-date")
-			toDate, _ := f.GetString("to-date")
-			purposes, _ := f.GetString("purpose")
-			forwardable, _ := f.GetBool("forwardable")
+	create := signedCmd("create --from PATIENT --to ADDRESS (--records R1,R2 | --types T1,T2 [--from-date D] [--to-date D])\n"+
+		"  --purpose treatment[,consultation] (--expiry-height H | --expiry-blocks N) [--forwardable]",
+		"Grant a doctor access to some of your records; their data keys are re-sealed to the doctor",
+		"the patient's key name",
+		func(cmd *cobra.Command, _ []string) error {
+			forwardable, _ := cmd.Flags().GetBool("forwardable")
 			req := sharing.GrantRequest{Forwardable: forwardable}
 			var err error
-			if req.Grantee, err = sharing.ParseAddress(to); err != nil {
-				return fmt.Errorf("--to: %w", err)
-			}
-			filter := types != "" || fromDate != "" || toDate != ""
-			switch {
-			case recs != "" && filter:
-				return errors.New("give --records, or a filter (--types, --from-date, --to-date), not both")
-			case recs != "":
-				if req.Scope.RecordIDs, err = sharing.ParseRecordIDs(recs); err != nil {
-					return fmt.Errorf("--records: %w", err)
-				}
-			case filter:
-				if types != "" {
-					if req.Scope.ResourceTypes, err = sharing.ParseResourceTypes(types); err != nil {
-						return fmt.Errorf("--types: %w", err)
-					}
-				}
-				if fromDate != "" {
-					if req.Scope.DateFrom, err = sharing.ParseDate(fromDate); err != nil {
-						return fmt.Errorf("--from-date: %w", err)
-					}
-				}
-				if toDate != "" {
-					if req.Scope.DateTo, err = sharing.ParseDate(toDate); err != nil {
-						return fmt.Errorf("--to-date: %w", err)
-					}
-				}
-				if req.Scope.DateFrom != 0 && req.Scope.DateTo != 0 && req.Scope.DateFrom > req.Scope.DateTo {
-					return fmt.Errorf("--from-date %s is after --to-date %s", fromDate, toDate)
-				}
-			default:
-				return errors.New("say what to share: --records R1,R2 or --types T1,T2 (and/or --from-date, --to-date)")
-			}
-			if req.Purposes, err = sharing.ParsePurposes(purposes); err != nil {
-				return fmt.Errorf("--purpose: %w", err)
-			}
-			height, blocks, err := expiryOf(cmd, false)
-			if err != nil {
+			if req.Grantee, err = parseFlag(cmd, "to", sharing.ParseAddress); err != nil {
 				return err
 			}
-			if err := checkOutput(cmd); err != nil {
+			if req.Scope, err = grantScope(cmd); err != nil {
 				return err
 			}
-			sc, ctx, cancel, err := sharingClient(cmd)
-			if err != nil {
+			if req.Purposes, err = parseFlag(cmd, "purpose", sharing.ParsePurposes); err != nil {
 				return err
 			}
-			defer cancel()
-			if blocks > 0 {
-				h, err := sc.Height(ctx)
-				if err != nil {
-					return err
-				}
-				height = h + blocks
-			}
-			req.ExpiryHeight = height
-			pat, err := loadPerson(cmd)
-			if err != nil {
-				return err
-			}
-			defer pat.Wipe()
-			id, err := sc.CreateGrant(ctx, pat, req)
-			if err != nil {
-				return err
-			}
-			g, err := sc.Grant(ctx, id)
-			if err != nil {
-				return err
-			}
-			return output(cmd, protoJSON(g), func(w io.Writer) {
-				fmt.Fprintf(w, "created grant %d to %s, valid until height %d, %d data keys sealed to the doctor\n", id, g.Grantee, g.ExpiryHeight, len(g.KeyedRecords))
+			id, g, err := sendGrant(cmd, false, func(ctx context.Context, sc *sharing.Client, pat *sharing.Identity, height int64) (uint64, error) {
+				req.ExpiryHeight = height
+				return sc.CreateGrant(ctx, pat, req)
 			})
-		},
-	}
-	create.Flags().String("from", "", "the patient's key name")
+			if err != nil {
+				return err
+			}
+			return reportf(cmd, protoJSON(g), "created grant %d to %s, valid until height %d, %d data keys sealed to the doctor", id, g.Grantee, g.ExpiryHeight, len(g.KeyedRecords))
+		})
 	create.Flags().String("to", "", "the doctor's address")
 	create.Flags().String("records", "", "record ids, comma-separated")
 	create.Flags().String("types", "", "FHIR resource types, comma-separated (a record is in scope when all its types are listed)")
@@ -171,159 +193,66 @@ func newGrantCmd() *cobra.Command {
 	create.Flags().String("purpose", "", "treatment, consultation and/or referral, comma-separated")
 	create.Flags().Bool("forwardable", false, "the doctor may forward the grant to a colleague")
 	addExpiryFlags(create)
-	for _, n := range []string{"from", "to", "purpose"} {
-		_ = create.MarkFlagRequired(n)
-	}
+	requireFlags(create, "to", "purpose")
 
-	forward := &cobra.Command{
-		Use:   "forward --from DOCTOR --grant G --to ADDRESS [--purpose P] [--expiry-height H | --expiry-blocks N] [--forwardable]",
-		Short: "Forward a forwardable grant you hold to a colleague; your data keys are re-sealed to them",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := cmd.Flags()
-			to, _ := f.GetString("to")
-			grant, _ := f.GetUint64("grant")
-			purposes, _ := f.GetString("purpose")
-			forwardable, _ := f.GetBool("forwardable")
+	forward := signedCmd("forward --from DOCTOR --grant G --to ADDRESS [--purpose P] [--expiry-height H | --expiry-blocks N] [--forwardable]",
+		"Forward a forwardable grant you hold to a colleague; your data keys are re-sealed to them",
+		"the doctor's key name (holder of the grant)",
+		func(cmd *cobra.Command, _ []string) error {
+			grant, _ := cmd.Flags().GetUint64("grant")
+			forwardable, _ := cmd.Flags().GetBool("forwardable")
 			req := sharing.ForwardRequest{Parent: grant, Forwardable: forwardable}
-			var err error
 			if grant == 0 {
 				return errors.New("--grant 0: give the id of the grant you forward (medchain grant list --grantee ADDR)")
 			}
-			if req.Grantee, err = sharing.ParseAddress(to); err != nil {
-				return fmt.Errorf("--to: %w", err)
-			}
-			if f.Changed("purpose") {
-				if req.Purposes, err = sharing.ParsePurposes(purposes); err != nil {
-					return fmt.Errorf("--purpose: %w", err)
-				}
-			}
-			height, blocks, err := expiryOf(cmd, true)
-			if err != nil {
+			var err error
+			if req.Grantee, err = parseFlag(cmd, "to", sharing.ParseAddress); err != nil {
 				return err
 			}
-			if err := checkOutput(cmd); err != nil {
-				return err
-			}
-			sc, ctx, cancel, err := sharingClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			if blocks > 0 {
-				h, err := sc.Height(ctx)
-				if err != nil {
+			if cmd.Flags().Changed("purpose") {
+				if req.Purposes, err = parseFlag(cmd, "purpose", sharing.ParsePurposes); err != nil {
 					return err
 				}
-				height = h + blocks
 			}
-			req.ExpiryHeight = height
-			doc, err := loadPerson(cmd)
-			if err != nil {
-				return err
-			}
-			defer doc.Wipe()
-			id, err := sc.ForwardGrant(ctx, doc, req)
-			if err != nil {
-				return err
-			}
-			g, err := sc.Grant(ctx, id)
-			if err != nil {
-				return err
-			}
-			return output(cmd, protoJSON(g), func(w io.Writer) {
-				fmt.Fprintf(w, "forwarded grant %d to %s as grant %d, valid until height %d, %d data keys re-sealed\n", grant, g.Grantee, id, g.ExpiryHeight, len(g.KeyedRecords))
+			id, g, err := sendGrant(cmd, true, func(ctx context.Context, sc *sharing.Client, doc *sharing.Identity, height int64) (uint64, error) {
+				req.ExpiryHeight = height
+				return sc.ForwardGrant(ctx, doc, req)
 			})
-		},
-	}
-	forward.Flags().String("from", "", "the doctor's key name (holder of the grant)")
+			if err != nil {
+				return err
+			}
+			return reportf(cmd, protoJSON(g), "forwarded grant %d to %s as grant %d, valid until height %d, %d data keys re-sealed", grant, g.Grantee, id, g.ExpiryHeight, len(g.KeyedRecords))
+		})
 	forward.Flags().Uint64("grant", 0, "the grant to forward")
 	forward.Flags().String("to", "", "the colleague's address")
 	forward.Flags().String("purpose", "", "purposes, a subset of the grant's (default: the same)")
 	forward.Flags().Bool("forwardable", false, "the colleague may forward it further")
 	addExpiryFlags(forward)
-	for _, n := range []string{"from", "grant", "to"} {
-		_ = forward.MarkFlagRequired(n)
-	}
+	requireFlags(forward, "grant", "to")
 
-	revoke := &cobra.Command{
-		Use:   "revoke --from NAME --grant G",
-		Short: "Revoke a grant (patient) or a forward you made (doctor), and every forward below it",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	revoke := signedCmd("revoke --from NAME --grant G",
+		"Revoke a grant (patient) or a forward you made (doctor), and every forward below it",
+		"the patient's or forwarding doctor's key name",
+		func(cmd *cobra.Command, _ []string) error {
 			grant, _ := cmd.Flags().GetUint64("grant")
 			if grant == 0 {
 				return errors.New("--grant 0: give the id of the grant to revoke (medchain grant list)")
 			}
-			if err := checkOutput(cmd); err != nil {
-				return err
-			}
-			sc, ctx, cancel, err := sharingClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			who, err := loadPerson(cmd)
-			if err != nil {
-				return err
-			}
-			defer who.Wipe()
-			if err := sc.RevokeGrant(ctx, who, grant); err != nil {
-				return err
-			}
-			return output(cmd, map[string]any{"grant": grant, "revoked": true}, func(w io.Writer) {
-				fmt.Fprintf(w, "grant %d revoked, with every forward below it\n", grant)
-			})
-		},
-	}
-	revoke.Flags().String("from", "", "the patient's or forwarding doctor's key name")
-	revoke.Flags().Uint64("grant", 0, "the grant to revoke")
-	_ = revoke.MarkFlagRequired("from")
-	_ = revoke.MarkFlagRequired("grant")
-
-	list := &cobra.Command{
-		Use:   "list (--patient PSEUDONYM | --grantee ADDRESS)",
-		Short: "List a patient's grants and forwards, or those a doctor received",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, _ := cmd.Flags().GetString("patient")
-			grantee, _ := cmd.Flags().GetString("grantee")
-			if (p == "") == (grantee == "") {
-				return errors.New("give --patient PSEUDONYM or --grantee ADDRESS, one of the two")
-			}
-			if p != "" {
-				if _, err := sharing.ParsePseudonym(p); err != nil {
-					return fmt.Errorf("--patient: %w", err)
+			return withPerson(cmd, func(ctx context.Context, sc *sharing.Client, who *sharing.Identity) error {
+				if err := sc.RevokeGrant(ctx, who, grant); err != nil {
+					return err
 				}
-			} else if _, err := sharing.ParseAddress(grantee); err != nil {
-				return fmt.Errorf("--grantee: %w", err)
-			}
-			if err := checkOutput(cmd); err != nil {
-				return err
-			}
-			sc, ctx, cancel, err := sharingClient(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			var gs []*pb.Grant
-			if p != "" {
-				gs, err = sc.Grants(ctx, p)
-			} else {
-				gs, err = sc.GranteeGrants(ctx, grantee)
-			}
-			if err != nil {
-				return err
-			}
-			return output(cmd, protoListJSON(gs), func(w io.Writer) { printGrants(w, gs) })
-		},
-	}
-	list.Flags().String("patient", "", "the patient's pseudonym")
-	list.Flags().String("grantee", "", "the doctor's address")
+				return reportf(cmd, map[string]any{"grant": grant, "revoked": true}, "grant %d revoked, with every forward below it", grant)
+			})
+		})
+	revoke.Flags().Uint64("grant", 0, "the grant to revoke")
+	requireFlags(revoke, "grant")
 
-	for _, c := range []*cobra.Command{create, forward, revoke, list} {
-		addSharingFlags(c)
-		gc.AddCommand(c)
-	}
+	list := listCmd("list (--patient PSEUDONYM | --grantee ADDRESS)",
+		"List a patient's grants and forwards, or those a doctor received", printGrants,
+		listing[*pb.Grant]{flag: "patient", usage: "the patient's pseudonym", give: "--patient PSEUDONYM", check: accepts(sharing.ParsePseudonym), list: (*sharing.Client).Grants},
+		listing[*pb.Grant]{flag: "grantee", usage: "the doctor's address", give: "--grantee ADDRESS", check: accepts(sharing.ParseAddress), list: (*sharing.Client).GranteeGrants})
+
+	gc.AddCommand(create, forward, revoke, list)
 	return gc
 }

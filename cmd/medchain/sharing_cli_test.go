@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/sharing"
@@ -74,6 +79,16 @@ func TestSharingCommandsRefuseBadFlagsClearly(t *testing.T) {
 		{"breakglass review with an unknown finding", []string{"breakglass", "review", "--from", "rv", "--access", "4", "--finding", "maybe"}, "--finding: finding"},
 		{"breakglass review of access 0", []string{"breakglass", "review", "--from", "rv", "--access", "0", "--finding", "justified"}, "--access 0"},
 		{"breakglass list of a path-like hospital", []string{"breakglass", "list", "--hospital", "h1/../x"}, "--hospital: hospital id"},
+		{"breakglass review with a note too long", []string{"breakglass", "review", "--from", "rv", "--access", "4", "--finding", "justified", "--note", strings.Repeat("n", 5000)}, "--note is 5000 bytes"},
+		{"grant list of nobody, asking for either flag", []string{"grant", "list"}, "give --patient PSEUDONYM or --grantee ADDRESS, one of the two"},
+		{"grant list of a patient and a grantee at once", []string{"grant", "list", "--patient", id, "--grantee", addr}, "one of the two"},
+		{"grant list of a short pseudonym", []string{"grant", "list", "--patient", "abc"}, "--patient: pseudonym"},
+		{"grant revoke of grant 0", []string{"grant", "revoke", "--from", "p", "--grant", "0"}, "--grant 0: give the id of the grant to revoke"},
+		{"record accesses of nobody, asking for either flag", []string{"record", "accesses"}, "give --id R (a record's readers) or --doctor ADDRESS (a doctor's reads), one of the two"},
+		{"record accesses of a bad doctor address", []string{"record", "accesses", "--doctor", "bob"}, "--doctor: invalid address"},
+		{"record list of an empty pseudonym", []string{"record", "list", "--patient", ""}, "--patient: pseudonym"},
+		{"patient consent with two choices", []string{"patient", "consent", "in", "out", "--from", "p"}, "accepts 1 arg(s), received 2"},
+		{"breakglass list with an argument", []string{"breakglass", "list", "h1"}, `unknown command "h1"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" fails clearly", func(t *testing.T) {
@@ -110,5 +125,74 @@ func TestARefusalIsAChainCodeError(t *testing.T) {
 				t.Fatalf("%v does not unwrap to a *client.CodeError", tc.err)
 			}
 		})
+	}
+}
+
+// Every sharing command has the common flags with their defaults, and
+// exactly the required flags listed here: cobra refuses a call without them
+// before the command runs.
+func TestSharingCommandsHaveTheCommonFlagsAndTheirRequiredOnes(t *testing.T) {
+	required := map[string][]string{
+		"doctor enrol":       {"from", "key", "label"},
+		"patient enrol":      {"from", "pseudonym"},
+		"patient consent":    {"from"},
+		"patient erase":      {"from", "record"},
+		"record list":        {"patient"},
+		"record fetch":       {"from"},
+		"record accesses":    nil,
+		"grant create":       {"from", "purpose", "to"},
+		"grant forward":      {"from", "grant", "to"},
+		"grant revoke":       {"from", "grant"},
+		"grant list":         nil,
+		"breakglass request": {"from", "reason", "record"},
+		"breakglass review":  {"access", "finding", "from"},
+		"breakglass list":    nil,
+	}
+	root := newRootCmd()
+	seen := 0
+	for _, group := range root.Commands() {
+		switch group.Name() {
+		case "doctor", "patient", "record", "grant", "breakglass":
+		default:
+			continue
+		}
+		for _, c := range group.Commands() {
+			path := group.Name() + " " + c.Name()
+			seen++
+			t.Run(path+" has the common flags and its required ones", func(t *testing.T) {
+				want, ok := required[path]
+				if !ok {
+					t.Fatalf("%s is a sharing command this test does not know; add it to the table", path)
+				}
+				f := c.Flags()
+				if d, err := f.GetDuration("timeout"); err != nil || d != 30*time.Second {
+					t.Errorf("--timeout default %v (%v), want 30s", d, err)
+				}
+				if p, err := f.GetBool("prove"); err != nil || !p {
+					t.Errorf("--prove default %v (%v), want true", p, err)
+				}
+				if o := f.ShorthandLookup("o"); o == nil || o.Name != "output" || o.DefValue != "text" {
+					t.Errorf("-o is %+v, want --output defaulting to text", o)
+				}
+				for _, n := range []string{"keyring-backend", "node"} {
+					if f.Lookup(n) == nil {
+						t.Errorf("no --%s", n)
+					}
+				}
+				var got []string
+				f.VisitAll(func(fl *pflag.Flag) {
+					if len(fl.Annotations[cobra.BashCompOneRequiredFlag]) > 0 {
+						got = append(got, fl.Name)
+					}
+				})
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("required flags %v, want %v", got, want)
+				}
+			})
+		}
+	}
+	if seen != len(required) {
+		t.Fatalf("found %d sharing commands, the table has %d", seen, len(required))
 	}
 }
