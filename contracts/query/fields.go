@@ -14,11 +14,22 @@ type fieldInfo struct {
 	Max int64
 }
 
+// The bounds are clinical plausibility limits, and they are the per-patient
+// sensitivity of every sum (node/dp): a hospital drops a value outside
+// them (InRange) before it counts.
 var fields = map[pb.Field]fieldInfo{
-	pb.Field_FIELD_AGE:   {"age", 1, 150},
-	pb.Field_FIELD_HBA1C: {"hba1c", 100, 100 * 100},
-	pb.Field_FIELD_BMI:   {"bmi", 100, 200 * 100},
-	pb.Field_FIELD_SBP:   {"sbp", 1, 400},
+	pb.Field_FIELD_AGE:   {"age", 1, 130},
+	pb.Field_FIELD_HBA1C: {"hba1c", 100, 25 * 100},
+	pb.Field_FIELD_BMI:   {"bmi", 100, 100 * 100},
+	pb.Field_FIELD_SBP:   {"sbp", 1, 300},
+}
+
+// InRange reports whether v (scaled) is within field f's plausibility
+// bound; hospitals leave values outside it out of every statistic, so one
+// patient never moves a sum by more than the bound.
+func InRange(f pb.Field, v int64) bool {
+	fi, ok := fields[f]
+	return ok && v >= -fi.Max && v <= fi.Max
 }
 
 // fieldOrder lists the fields in enum order, for deterministic iteration.
