@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/pb"
-	"github.com/medchain/medchain/he"
 )
 
 func newHECmd() *cobra.Command {
@@ -68,51 +64,4 @@ func newHECmd() *cobra.Command {
 	addOutputFlag(status)
 	hc.AddCommand(status)
 	return hc
-}
-
-// researchKeyFile is what `medchain research keygen` writes.
-type researchKeyFile struct {
-	Kind   string `json:"kind"`
-	Public string `json:"public_key"`
-	Secret string `json:"secret_key"`
-}
-
-func newResearchCmd() *cobra.Command {
-	rc := &cobra.Command{Use: "research", Short: "Researcher tools"}
-	keygen := &cobra.Command{
-		Use:   "keygen --out FILE",
-		Short: "Create a researcher HE key pair (results are switched to its public key; the file is 0600)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, _ := cmd.Flags().GetString("out")
-			if out == "" {
-				return fmt.Errorf("--out is required")
-			}
-			if _, err := os.Stat(out); err == nil {
-				return fmt.Errorf("%s exists; refusing to overwrite a key", out)
-			}
-			p, err := he.NewParams(he.DefaultLiteral())
-			if err != nil {
-				return err
-			}
-			priv, pub, err := p.GenResearcherKey()
-			if err != nil {
-				return err
-			}
-			raw, err := json.Marshal(researchKeyFile{Kind: "medchain-researcher-he-key/v1",
-				Public: base64.StdEncoding.EncodeToString(pub), Secret: base64.StdEncoding.EncodeToString(priv)})
-			clear(priv)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, raw, 0o600); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote a researcher HE key pair to %s (%d-byte public key); keep the file private\n", out, len(pub))
-			return nil
-		},
-	}
-	keygen.Flags().String("out", "", "file to write (0600)")
-	rc.AddCommand(keygen)
-	return rc
 }

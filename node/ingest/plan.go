@@ -65,6 +65,9 @@ type plannedPatient struct {
 	pseudonym string
 	consent   pb.Consent
 	records   []*plannedRecord
+	// patients are the local Patient resources of the pseudonym, whose
+	// facts go into the vault (never on chain, never in the spool).
+	patients []*fhir.Patient
 }
 
 // ErrExport wraps every refusal of the export's content that the FHIR reader
@@ -102,6 +105,7 @@ func makePlan(c *fhir.Cohort, sets []*fhir.Set, hospital string, pepper []byte, 
 		} else {
 			pp.consent = mergeConsent(pp.consent, consent)
 		}
+		pp.patients = append(pp.patients, pr.Patient)
 		add := func(r fhir.Resource, d fhir.DateTime, field string) error {
 			key := r.ResourceType() + "/" + r.ResourceID()
 			date, err := recordDate(d)

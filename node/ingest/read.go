@@ -33,6 +33,11 @@ type ReadSummary struct {
 	RecordsRecovered int `json:"records_recovered"`
 	RecordsSpooled   int `json:"records_already_spooled"`
 	RecordsErased    int `json:"records_erased"`
+	// FactsWritten patient-facts entries (node/cohort) went into the vault,
+	// new or a new generation of a changed Patient; FactsUnchanged were
+	// there already.
+	FactsWritten   int `json:"patient_facts_written"`
+	FactsUnchanged int `json:"patient_facts_unchanged"`
 	// SpoolPatients and SpoolRecords are the spool's totals after the run.
 	SpoolPatients int `json:"spool_patients"`
 	SpoolRecords  int `json:"spool_records"`
@@ -50,7 +55,10 @@ const (
 // Read is the read phase: it reads and validates every source file (all
 // closed before anything is written), derives pseudonyms, encrypts each new
 // record under a fresh data key into the vault, and appends the patients and
-// ready-to-sign record entries to the spool. It never touches the network.
+// ready-to-sign record entries to the spool. It also keeps, per pseudonym,
+// an encrypted patient-facts entry in the vault (node/cohort: what research
+// queries need of the Patient resource; never on chain or in the spool). It
+// never touches the network.
 // Bad input — an invalid export, a resource whose content changed since it
 // was imported, a spool made for another hospital or identity selection — is
 // an error before anything is written. After a crash, running it again
@@ -137,6 +145,10 @@ func Read(ctx context.Context, o Options) (*ReadSummary, error) {
 	if err != nil {
 		return nil, err
 	}
+	facts, err := checkFacts(ctx, v, cust, plan)
+	if err != nil {
+		return nil, err
+	}
 
 	// 3. Write: vault first (synced), then the spool (fsync'd per patient).
 	pkr, err := keyring.Open(o.PatientKeyringDir, o.KeyringBackend, o.PatientPassphrase)
@@ -158,6 +170,9 @@ func Read(ctx context.Context, o Options) (*ReadSummary, error) {
 	wrote := false
 	for _, p := range plan {
 		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := writeFacts(v, cust, facts[p.pseudonym], sum); err != nil {
 			return nil, err
 		}
 		n, err := readPatient(v, sp, pkr, out, cust, p, states, sum, hook)
@@ -183,7 +198,8 @@ func Read(ctx context.Context, o Options) (*ReadSummary, error) {
 	}
 	sum.SpoolPatients, sum.SpoolRecords = len(sp.patients), len(sp.records)
 	o.Logger.Info("ingest: read phase done", "hospital", cust.id, "patients", sum.Patients, "records", sum.Records,
-		"encrypted", sum.RecordsEncrypted, "recovered", sum.RecordsRecovered, "already", sum.RecordsSpooled, "erased", sum.RecordsErased)
+		"encrypted", sum.RecordsEncrypted, "recovered", sum.RecordsRecovered, "already", sum.RecordsSpooled, "erased", sum.RecordsErased,
+		"patient_facts_written", sum.FactsWritten, "patient_facts_unchanged", sum.FactsUnchanged)
 	return sum, nil
 }
 
