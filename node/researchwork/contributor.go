@@ -1,0 +1,247 @@
+// Package researchwork is a member hospital's answer to research queries:
+// it evaluates a query on the hospital's own vault (node/cohort), over the
+// patients who consent at the query's height and whom this hospital
+// contributes for the alliance, adds the hospital's share of the
+// differential-privacy noise (node/dp), and encrypts the packed figures and
+// the noised cohort count under the collective key. The HE worker
+// (node/hework) posts the result.
+package researchwork
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/contracts/query"
+	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/cohort"
+	"github.com/medchain/medchain/node/dp"
+	"github.com/medchain/medchain/node/report"
+)
+
+// Chain reads committed state: the value at path, nil if none.
+type Chain interface {
+	Query(ctx context.Context, path string) ([]byte, error)
+}
+
+// Logger is what the contributor logs with (CometBFT's logger fits).
+type Logger interface {
+	Info(msg string, keyvals ...any)
+}
+
+// Config configures a Contributor.
+type Config struct {
+	Chain    Chain
+	Params   *he.Params
+	Hospital string // this member's hospital id
+	// Vault is the hospital's vault (node/gateway's lease in a node).
+	Vault    cohort.Vault
+	SealPriv [32]byte // the hospital's seal key: it opens the vault's data keys
+	Logger   Logger
+}
+
+// Contributor implements hework.Contributor.
+type Contributor struct {
+	cfg Config
+
+	mu      sync.Mutex
+	table   *cohort.Table
+	entries int // vault entries when table was loaded
+}
+
+// New returns a Contributor.
+func New(cfg Config) (*Contributor, error) {
+	if cfg.Chain == nil || cfg.Params == nil || cfg.Vault == nil || cfg.Hospital == "" || cfg.Logger == nil {
+		return nil, fmt.Errorf("researchwork: chain, HE parameters, vault, hospital and logger are required")
+	}
+	return &Contributor{cfg: cfg}, nil
+}
+
+// Contribution evaluates q on this hospital's patients and returns the
+// encrypted, noised answer of member me.
+func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me uint64) (*pb.Contribute, error) {
+	var ap pb.Params
+	if err := c.get(ctx, "/params", &ap); err != nil {
+		return nil, err
+	}
+	lim, err := report.Limits(&ap, c.cfg.Params)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := query.Layout(q.Query, lim)
+	if err != nil {
+		return nil, err
+	}
+	var ep pb.KeyEpoch
+	if err := c.get(ctx, fmt.Sprintf("/he/epoch/%d", q.Epoch), &ep); err != nil {
+		return nil, err
+	}
+	pk, err := c.cfg.Chain.Query(ctx, "/blob/"+hex.EncodeToString(ep.PublicKeyHash))
+	if err != nil || pk == nil {
+		return nil, fmt.Errorf("the collective key of epoch %d: %v", q.Epoch, err)
+	}
+	t, err := c.loadTable()
+	if err != nil {
+		return nil, err
+	}
+	include, err := c.includer(ctx, q, t)
+	if err != nil {
+		return nil, err
+	}
+	vec, err := cohort.Evaluate(t, q.Query, lim, include)
+	if err != nil {
+		return nil, err
+	}
+	countQ := &pb.Query{Statistics: []*pb.Statistic{{Kind: &pb.Statistic_Count{Count: &pb.Count{}}}}, Where: q.Query.Where, RefDate: q.Query.RefDate}
+	cv, err := cohort.Evaluate(t, countQ, lim, include)
+	if err != nil {
+		return nil, err
+	}
+	count := cv[0]
+	if !q.DpOff {
+		m := dp.Shares(len(ep.Members), int(ep.Threshold))
+		noise, err := dp.Noise(plan, q.RhoMicro, m)
+		if err != nil {
+			return nil, err
+		}
+		k := 0
+		for _, b := range plan.Blocks {
+			for _, f := range b.Figures {
+				own, err := f.Join(vec)
+				if err != nil {
+					return nil, err
+				}
+				f.Split(vec, own+noise[k])
+				k++
+			}
+		}
+		cn, err := dp.CohortNoise(plan, q.RhoMicro, m)
+		if err != nil {
+			return nil, err
+		}
+		count += cn
+	}
+	result, err := c.cfg.Params.EncodeEncrypt(pk, vec)
+	if err != nil {
+		return nil, err
+	}
+	countCT, err := c.cfg.Params.EncodeEncrypt(pk, []int64{count})
+	if err != nil {
+		return nil, err
+	}
+	c.cfg.Logger.Info("research: evaluated a query on this hospital's vault", "query", q.Id, "patients", t.Len(), "slots", plan.Slots, "dp_off", q.DpOff)
+	return &pb.Contribute{Query: q.Id, Result: result, Count: countCT}, nil
+}
+
+// loadTable returns the hospital's table, loading it again when the vault
+// gained or lost entries (an import, an erasure).
+func (c *Contributor) loadTable() (*cohort.Table, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, err := c.cfg.Vault.List()
+	if err != nil {
+		return nil, err
+	}
+	if c.table != nil && len(ids) == c.entries {
+		return c.table, nil
+	}
+	t, err := cohort.LoadFrom(c.cfg.Vault, c.cfg.SealPriv, c.cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	c.table, c.entries = t, len(ids)
+	return t, nil
+}
+
+// includer decides, for each patient of t, whether this hospital counts
+// it: the patient's research consent on chain at the query's height is
+// opt-in, and this hospital is the patient's contributor — of the member
+// hospitals that enrolled the pseudonym, the one with the earliest
+// Encounter record on chain, ties to the lowest member index.
+func (c *Contributor) includer(ctx context.Context, q *pb.ResearchQuery, t *cohort.Table) (func(string) bool, error) {
+	var hl pb.HospitalList
+	if err := c.get(ctx, "/hospitals", &hl); err != nil {
+		return nil, err
+	}
+	index := map[string]uint64{}
+	for _, h := range hl.Hospitals {
+		index[h.Id] = h.MemberIndex
+	}
+	in := map[string]bool{}
+	for _, f := range t.Patients() {
+		p := f.Pseudonym
+		var cr pb.ConsentRecord
+		if err := c.get(ctx, fmt.Sprintf("/records/patient/%s/consent_at/%d", p, q.Height), &cr); err != nil {
+			return nil, err
+		}
+		if cr.Research != pb.Consent_CONSENT_OPT_IN {
+			continue
+		}
+		var pat pb.Patient
+		if err := c.get(ctx, "/records/patient/"+p, &pat); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(pat.Hospitals, c.cfg.Hospital) {
+			continue // not enrolled here on chain (yet)
+		}
+		if len(pat.Hospitals) > 1 {
+			var rl pb.RecordList
+			if err := c.get(ctx, "/records/patient/"+p+"/records", &rl); err != nil {
+				return nil, err
+			}
+			if contributor(rl.Records, pat.Hospitals, index) != c.cfg.Hospital {
+				continue
+			}
+		}
+		in[p] = true
+	}
+	return func(p string) bool { return in[p] }, nil
+}
+
+// contributor picks, among hospitals, the one whose earliest Encounter
+// record is earliest; ties, and hospitals without one, by member index.
+func contributor(recs []*pb.Record, hospitals []string, index map[string]uint64) string {
+	first := map[string]uint32{}
+	for _, r := range recs {
+		if r.Erased || !slices.Contains(r.ResourceTypes, "Encounter") {
+			continue
+		}
+		if d, ok := first[r.Custodian]; !ok || r.Date < d {
+			first[r.Custodian] = r.Date
+		}
+	}
+	best := ""
+	for _, h := range hospitals {
+		if best == "" {
+			best = h
+			continue
+		}
+		d, ok := first[h]
+		bd, bok := first[best]
+		switch {
+		case ok && (!bok || d < bd):
+			best = h
+		case ok == bok && (!ok || d == bd) && index[h] < index[best]:
+			best = h
+		}
+	}
+	return best
+}
+
+// get decodes the value at path into m; a missing value leaves m empty.
+func (c *Contributor) get(ctx context.Context, path string, m proto.Message) error {
+	b, err := c.cfg.Chain.Query(ctx, path)
+	if err != nil || b == nil {
+		return err
+	}
+	if err := tx.Unmarshal(b, m); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
