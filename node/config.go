@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/medchain/medchain/node/gateway"
+	"github.com/medchain/medchain/node/internal/atomicfile"
 )
 
 // EnvPrefix prefixes every environment variable medchain reads: a setting
@@ -185,7 +186,7 @@ func WriteAppConfig(path string, c AppConfig) error {
 	if err := appTOML.Execute(&buf, c); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes(), 0o600)
+	return atomicfile.Replace(path, buf.Bytes(), 0o600)
 }
 
 // Config is everything a node needs: CometBFT's config and medchain's.
@@ -333,40 +334,4 @@ func loadApp(home string, fs *pflag.FlagSet) (AppConfig, error) {
 		return AppConfig{}, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return c, nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and a
-// rename, so a crash leaves the old file or the new one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -31,9 +32,11 @@ import (
 	"github.com/medchain/medchain/abci/store"
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/gateway"
 	"github.com/medchain/medchain/node/hework"
 	"github.com/medchain/medchain/node/keyring"
+	"github.com/medchain/medchain/node/researchwork"
 )
 
 // Node is one running medchain validator: CometBFT in-process plus the app.
@@ -50,6 +53,9 @@ type Node struct {
 	// they run; Stop calls them first, in this order.
 	stopGateway func()
 	stopWorker  func()
+	// vault is the process's one lease on the hospital's vault; Stop
+	// closes it after the services that use it.
+	vault *gateway.VaultLease
 }
 
 // StateDir is where the app's state store lives in a home.
@@ -174,6 +180,10 @@ func (n *Node) Stop() {
 		n.stopWorker()
 		n.stopWorker = nil
 	}
+	if n.vault != nil {
+		n.vault.Close()
+		n.vault = nil
+	}
 	if n.cmt != nil && n.cmt.IsRunning() {
 		if err := n.cmt.Stop(); err != nil {
 			n.logger.Error("stop node", "err", err)
@@ -216,6 +226,9 @@ func Run(ctx context.Context, conf *Config, logger log.Logger, o RunOptions) err
 		return err
 	}
 	keys := &keySource{n: n, o: o}
+	// One lease on the hospital's vault for every service of this process
+	// (the gateway, the shredder, the research contributor).
+	n.vault = gateway.NewVaultLease(conf.Home, storeLogger{logger.With("module", "vault")}, vaultLinger)
 	hw, err := n.prepareHEWorker(keys)
 	if err != nil {
 		n.Stop()
@@ -316,6 +329,10 @@ type heWorkerSetup struct {
 	params         *he.Params
 	secrets        *keyring.Keyring
 	operator, seal ed25519.PrivateKey
+	// hospital is this home's member hospital (its operator key's), ""
+	// if none; research is whether genesis has research rules.
+	hospital string
+	research bool
 }
 
 // hospitalKeys are the hospital's keys the services use: the operator key
@@ -405,7 +422,12 @@ func (n *Node) prepareHEWorker(keys *keySource) (*heWorkerSetup, error) {
 	if err != nil || k == nil {
 		return nil, err
 	}
-	hw := &heWorkerSetup{chainID: doc.ChainID, secrets: k.secrets, operator: k.operator, seal: k.seal}
+	hw := &heWorkerSetup{chainID: doc.ChainID, secrets: k.secrets, operator: k.operator, seal: k.seal, research: st.Research != nil}
+	for _, h := range st.Hospitals {
+		if bytes.Equal(h.OperatorPubKey, k.operator.Public().(ed25519.PublicKey)) {
+			hw.hospital = h.ID
+		}
+	}
 	if hw.params, err = he.NewParams(st.HE.Params); err != nil {
 		return nil, fmt.Errorf("genesis he.params: %w", err)
 	}
@@ -420,14 +442,26 @@ func (n *Node) startHEWorker(hw *heWorkerSetup) {
 	logger := n.logger.With("module", "hework")
 	lc := local.New(n.cmt)
 	ctx, cancel := context.WithCancel(context.Background())
-	wake, err := hework.WatchBlocks(ctx, lc, subscriber)
+	wake, err := chainrpc.WatchBlocks(ctx, lc, subscriber)
 	if err != nil {
 		logger.Error("HE worker: no block events; polling instead", "err", err)
 	}
-	w, err := hework.New(hework.Config{
+	cfg := hework.Config{
 		ChainID: hw.chainID, Params: hw.params, Operator: hw.operator, Seal: hw.seal,
-		Secrets: hw.secrets, Chain: hework.RPCChain{C: lc}, Logger: logger, Wake: wake,
-	})
+		Secrets: hw.secrets, Chain: chainrpc.Chain{C: lc}, Logger: logger, Wake: wake,
+	}
+	if hw.research && hw.hospital != "" && n.vault != nil {
+		contrib, err := researchwork.New(researchwork.Config{
+			Chain: chainrpc.Chain{C: lc}, Params: hw.params, Hospital: hw.hospital, Vault: n.vault,
+			SealPriv: [32]byte(hw.seal.Seed()), Logger: n.logger.With("module", "research"),
+		})
+		if err != nil {
+			logger.Error("research contributor not started", "err", err)
+		} else {
+			cfg.Contributor = contrib
+		}
+	}
+	w, err := hework.New(cfg)
 	if err != nil {
 		cancel()
 		logger.Error("HE worker not started", "err", err)
@@ -504,20 +538,19 @@ func (n *Node) startGateway(gs *gatewaySetup) {
 	logger := n.logger.With("module", "gateway")
 	lc := local.New(n.cmt)
 	ctx, cancel := context.WithCancel(context.Background())
-	wake, err := hework.WatchBlocks(ctx, lc, subscriber)
+	wake, err := chainrpc.WatchBlocks(ctx, lc, subscriber)
 	if err != nil {
 		logger.Error("gateway: no block events; polling instead", "err", err)
 	}
-	lease := gateway.NewVaultLease(n.conf.Home, storeLogger{logger.With("module", "vault")}, vaultLinger)
+	lease := n.vault
 	svc, err := gateway.NewService(gateway.ServiceConfig{
-		ChainID: gs.chainID, Chain: gateway.RPCChain{C: lc}, Vault: lease,
+		ChainID: gs.chainID, Chain: chainrpc.Chain{C: lc}, Vault: lease,
 		Operator: gs.keys.operator, Seal: gs.keys.seal, Listener: gs.listener, Certificate: gs.cert,
 		PublicURL: gs.publicURL, Logger: logger, Wake: wake,
 	})
 	if err != nil {
 		cancel()
 		_ = gs.listener.Close()
-		lease.Close()
 		logger.Error("gateway not started", "err", err)
 		return
 	}
@@ -528,6 +561,5 @@ func (n *Node) startGateway(gs *gatewaySetup) {
 		if wake != nil {
 			_ = lc.UnsubscribeAll(context.Background(), subscriber)
 		}
-		lease.Close()
 	}
 }

@@ -15,24 +15,15 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/internal/testenv"
 	"github.com/medchain/medchain/node/keyring"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // newHome inits a one-validator home on free loopback ports.
 func newHome(t *testing.T) (home string, rpcPort int) {
 	t.Helper()
 	home = filepath.Join(t.TempDir(), "home")
-	rpcPort, p2pPort := freePort(t), freePort(t)
+	rpcPort, p2pPort := testenv.FreePort(t), testenv.FreePort(t)
 	_, err := Init(InitOptions{
 		Home: home, Moniker: "test-node", ChainID: "medchain-test", KeyringBackend: keyring.BackendTest,
 		Tune: func(c *cmtcfg.Config) {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/ingest"
 	"github.com/medchain/medchain/node/keyring"
 )
@@ -112,7 +113,7 @@ func runIngest(cmd *cobra.Command, _ []string) error {
 		if _, err := c.Status(cctx); err != nil {
 			return err
 		}
-		chain = ingest.RPCChain{C: c.RPC()}
+		chain = chainrpc.Chain{C: c.RPC()}
 		return nil
 	}
 	// Without --phased the node is checked before the source is opened, so a

@@ -15,9 +15,10 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/medchain/medchain/node/internal/atomicfile"
 )
 
 // certValidity is how long a generated certificate is valid. Clients pin
@@ -53,10 +54,10 @@ func EnsureCert(certPath, keyPath string, hosts []string) (created bool, err err
 	if err != nil {
 		return false, err
 	}
-	if err := writeNew(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.WriteNew(keyPath, keyPEM, 0o600); err != nil {
 		return false, fmt.Errorf("write gateway key %s: %w", keyPath, err)
 	}
-	if err := writeNew(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.WriteNew(certPath, certPEM, 0o644); err != nil {
 		_ = os.Remove(keyPath)
 		return false, fmt.Errorf("write gateway certificate %s: %w", certPath, err)
 	}
@@ -146,43 +147,6 @@ func newSelfSigned(hosts []string, now time.Time) (certPEM, keyPEM []byte, err e
 	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
 	clear(pkcs8)
 	return certPEM, keyPEM, nil
-}
-
-// writeNew writes data to path, which must not exist, through a synced
-// temporary file in the same folder: a crash leaves no half-written file.
-func writeNew(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// Link, not rename: it never replaces a file that appeared meanwhile.
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // LoadCertificate loads the gateway's certificate and key, checks that

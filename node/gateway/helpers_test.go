@@ -27,6 +27,7 @@ import (
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/records"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/recordcrypto"
 	"github.com/medchain/medchain/node/vault"
 )
@@ -56,7 +57,7 @@ type fakeChain struct {
 }
 
 type erasureEvent struct {
-	Erasure
+	chainrpc.Erasure
 	custodian string
 }
 
@@ -116,24 +117,30 @@ func (c *fakeChain) Query(_ context.Context, path string) ([]byte, error) {
 	return c.marshal(m), nil
 }
 
-func (c *fakeChain) Status(context.Context) (int64, bool, error) {
+func (c *fakeChain) Status(context.Context) (chainrpc.Status, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.height, c.catchingUp, nil
+	return chainrpc.Status{ChainID: testChainID, Height: c.height, CatchingUp: c.catchingUp}, nil
+}
+
+func (c *fakeChain) AppHeight(context.Context) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.height, nil
 }
 
 // Broadcast runs CheckTx's checks: decoding, chain id, signature and the
 // nonce against the account sequence plus the txs pending in the mempool.
-func (c *fakeChain) Broadcast(_ context.Context, raw []byte) (Broadcast, error) {
+func (c *fakeChain) Broadcast(_ context.Context, raw []byte) (chainrpc.Broadcast, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, err := tx.Decode(raw, 1<<20)
 	if err != nil {
-		return Broadcast{Code: 1, Log: err.Error()}, nil
+		return chainrpc.Broadcast{Code: 1, Log: err.Error()}, nil
 	}
 	acc := c.accounts[d.Body.Signer]
 	if acc == nil || d.Body.ChainId != testChainID || d.Verify(acc.Pubkey) != nil {
-		return Broadcast{Code: 1, Log: "unknown signer, wrong chain or bad signature"}, nil
+		return chainrpc.Broadcast{Code: 1, Log: "unknown signer, wrong chain or bad signature"}, nil
 	}
 	expected := acc.Sequence
 	for _, p := range c.mempool {
@@ -143,12 +150,12 @@ func (c *fakeChain) Broadcast(_ context.Context, raw []byte) (Broadcast, error) 
 	}
 	switch {
 	case d.Body.Nonce < expected:
-		return Broadcast{Code: codeNonceReplayed, Log: "nonce replayed"}, nil
+		return chainrpc.Broadcast{Code: codeNonceReplayed, Log: "nonce replayed"}, nil
 	case d.Body.Nonce > expected:
-		return Broadcast{Code: codeNonceSkipped, Log: "nonce skipped"}, nil
+		return chainrpc.Broadcast{Code: codeNonceSkipped, Log: "nonce skipped"}, nil
 	}
 	c.mempool = append(c.mempool, d)
-	return Broadcast{}, nil
+	return chainrpc.Broadcast{}, nil
 }
 
 // commit makes a block of the mempool: "hospital.gateway" txs set their
@@ -176,13 +183,13 @@ func (c *fakeChain) commit() {
 	c.mempool = nil
 }
 
-func (c *fakeChain) Erasures(_ context.Context, custodian string, from, to int64) ([]Erasure, error) {
+func (c *fakeChain) Erasures(_ context.Context, custodian string, from, to int64) ([]chainrpc.Erasure, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.noResults {
 		return nil, errors.New("could not find results for height")
 	}
-	var out []Erasure
+	var out []chainrpc.Erasure
 	for _, e := range c.erasures {
 		if e.custodian == custodian && e.Height >= from && e.Height <= to {
 			out = append(out, e.Erasure)
@@ -198,7 +205,7 @@ func (c *fakeChain) erase(rid [32]byte) int64 {
 	c.height++
 	r := c.records[hex.EncodeToString(rid[:])]
 	r.Erased, r.ErasedHeight, r.SealedKeyCustodian, r.SealedKeyPatient = true, c.height, nil, nil
-	c.erasures = append(c.erasures, erasureEvent{Erasure{RecordID: r.Id, Height: c.height}, r.Custodian})
+	c.erasures = append(c.erasures, erasureEvent{chainrpc.Erasure{RecordID: r.Id, Height: c.height}, r.Custodian})
 	return c.height
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,27 +26,18 @@ import (
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/gateway"
+	"github.com/medchain/medchain/node/internal/testenv"
 	"github.com/medchain/medchain/node/keyring"
 	"github.com/medchain/medchain/node/recordcrypto"
 	"github.com/medchain/medchain/node/vault"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // newHome inits a one-validator home on free loopback ports, the gateway's
 // included.
 func newHome(t *testing.T) (home string, rpcURL string, gatewayListen string) {
 	t.Helper()
 	home = filepath.Join(t.TempDir(), "home")
-	rpcPort, p2pPort := freePort(t), freePort(t)
+	rpcPort, p2pPort := testenv.FreePort(t), testenv.FreePort(t)
 	_, err := node.Init(node.InitOptions{
 		Home: home, Moniker: "solo", ChainID: "medchain-gw", KeyringBackend: keyring.BackendTest,
 		Tune: func(c *cmtcfg.Config) {
@@ -60,7 +50,7 @@ func newHome(t *testing.T) (home string, rpcURL string, gatewayListen string) {
 		t.Fatal(err)
 	}
 	app := node.DefaultAppConfig()
-	app.Gateway.Listen = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	app.Gateway.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	if err := node.WriteAppConfig(node.AppConfigPath(home), app); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/records"
+	"github.com/medchain/medchain/node/chainrpc"
 )
 
 // resendAfter is how many blocks a published tx may stay uncommitted
@@ -48,7 +49,7 @@ func (p *publisher) step(ctx context.Context, height int64) error {
 	if p.done {
 		return nil
 	}
-	g, err := queryMessage[pb.Gateway](ctx, p.chain, gatewayPath(p.hospital))
+	g, err := chainrpc.QueryMessage[pb.Gateway](ctx, p.chain, gatewayPath(p.hospital))
 	if err != nil {
 		return fmt.Errorf("publish gateway: %w", err)
 	}
@@ -61,7 +62,7 @@ func (p *publisher) step(ctx context.Context, height int64) error {
 	if p.sentAt > 0 && height < p.sentAt+resendAfter {
 		return nil // the tx sent is still on its way
 	}
-	acc, err := queryMessage[pb.Account](ctx, p.chain, accountPath(p.addr))
+	acc, err := chainrpc.QueryMessage[pb.Account](ctx, p.chain, accountPath(p.addr))
 	if err != nil {
 		return fmt.Errorf("publish gateway: %w", err)
 	}
@@ -88,7 +89,7 @@ func (p *publisher) step(ctx context.Context, height int64) error {
 		case codeNonceReplayed:
 			nonce++ // another tx of the operator (the HE worker's) is ahead in the mempool
 		case codeNonceSkipped:
-			if acc, err = queryMessage[pb.Account](ctx, p.chain, accountPath(p.addr)); err != nil || acc == nil {
+			if acc, err = chainrpc.QueryMessage[pb.Account](ctx, p.chain, accountPath(p.addr)); err != nil || acc == nil {
 				return fmt.Errorf("publish gateway: re-read account %s: %v", p.addr, err)
 			}
 			nonce, p.nonceHint = acc.Sequence, 0

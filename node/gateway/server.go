@@ -19,6 +19,7 @@ import (
 	"github.com/cometbft/cometbft/libs/log"
 
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/recordcrypto"
 	"github.com/medchain/medchain/node/vault"
 )
@@ -234,7 +235,7 @@ func (s *Server) fetch(ctx context.Context, req *parsedRequest) (*fetchResponse,
 	if s.nonces.seen(nk, now.Unix()) {
 		return nil, refuse(http.StatusConflict, CodeReplayed, "replayed: this nonce was already used; sign a new request with a fresh random nonce")
 	}
-	acc, err := queryMessage[pb.Account](ctx, s.state, accountPath(req.Doctor))
+	acc, err := chainrpc.QueryMessage[pb.Account](ctx, s.state, accountPath(req.Doctor))
 	if err != nil {
 		return nil, s.chainTrouble(err)
 	}
@@ -259,7 +260,7 @@ func (s *Server) fetch(ctx context.Context, req *parsedRequest) (*fetchResponse,
 		return nil, refuse(http.StatusServiceUnavailable, CodeBusy, "the gateway is busy; retry in a few seconds")
 	}
 
-	e, err := queryMessage[pb.AccessEntry](ctx, s.state, accessPath(req.AccessID))
+	e, err := chainrpc.QueryMessage[pb.AccessEntry](ctx, s.state, accessPath(req.AccessID))
 	if err != nil {
 		return nil, s.chainTrouble(err)
 	}
@@ -274,7 +275,7 @@ func (s *Server) fetch(ctx context.Context, req *parsedRequest) (*fetchResponse,
 		return nil, refuse(http.StatusForbidden, CodeOtherCustodian, "access entry %d is for a record kept by hospital %q; fetch it from that hospital's gateway", req.AccessID, e.Custodian)
 	}
 
-	rec, err := queryMessage[pb.Record](ctx, s.state, recordPath(req.recordID))
+	rec, err := chainrpc.QueryMessage[pb.Record](ctx, s.state, recordPath(req.recordID))
 	if err != nil {
 		return nil, s.chainTrouble(err)
 	}

@@ -200,8 +200,12 @@ func (s *Service) Step(ctx context.Context) {
 			s.cfg.Logger.Error("gateway bug (panic); retrying on a later block", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
-	h, catchingUp, err := s.cfg.Chain.Status(ctx)
-	if s.report(ctx, "status", err) || catchingUp || h == 0 {
+	st, err := s.cfg.Chain.Status(ctx)
+	var h int64 // the app's committed height: the height queries answer at
+	if err == nil {
+		h, err = s.cfg.Chain.AppHeight(ctx)
+	}
+	if s.report(ctx, "status", err) || st.CatchingUp || h == 0 {
 		return
 	}
 	if s.server.Load() == nil {

@@ -9,12 +9,13 @@ import (
 	"github.com/cometbft/cometbft/libs/log"
 
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/node/chainrpc"
 )
 
 // ShredChain is what the Shredder reads of the chain.
 type ShredChain interface {
 	StateReader
-	Erasures(ctx context.Context, custodian string, from, to int64) ([]Erasure, error)
+	Erasures(ctx context.Context, custodian string, from, to int64) ([]chainrpc.Erasure, error)
 }
 
 // rescanEvery is how many blocks apart the Shredder re-scans the whole
@@ -106,7 +107,7 @@ func (s *Shredder) scan(ctx context.Context) error {
 		if len(id) != 32 {
 			continue // not a chain record id
 		}
-		rec, err := queryMessage[pb.Record](ctx, s.chain, recordPath([32]byte(id)))
+		rec, err := chainrpc.QueryMessage[pb.Record](ctx, s.chain, recordPath([32]byte(id)))
 		if err != nil {
 			return fmt.Errorf("shredder: %w", err)
 		}

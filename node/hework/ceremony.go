@@ -13,6 +13,7 @@ import (
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/keyring"
 )
 
@@ -37,7 +38,7 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 		delete(w.ceremonies, epoch) // its payload is on chain; free it
 		return err
 	}
-	ep, err := queryMessage[pb.KeyEpoch](ctx, w.cfg.Chain, epochPath(epoch))
+	ep, err := chainrpc.QueryMessage[pb.KeyEpoch](ctx, w.cfg.Chain, epochPath(epoch))
 	if err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 	}
 	duty := fmt.Sprintf("key_share/%d", epoch)
 	commitDuty := fmt.Sprintf("key_commit/%d", epoch)
-	rec, err := queryMessage[pb.KeyShareRecord](ctx, w.cfg.Chain, keySharePath(epoch, me))
+	rec, err := chainrpc.QueryMessage[pb.KeyShareRecord](ctx, w.cfg.Chain, keySharePath(epoch, me))
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func (w *Worker) combine(ctx context.Context, ep *pb.KeyEpoch, me uint64, c *cer
 		if d == me {
 			continue
 		}
-		rec, err := queryMessage[pb.KeyShareRecord](ctx, w.cfg.Chain, keySharePath(ep.Epoch, d))
+		rec, err := chainrpc.QueryMessage[pb.KeyShareRecord](ctx, w.cfg.Chain, keySharePath(ep.Epoch, d))
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/chainrpc"
 )
 
 // fakeChain simulates one node of a medchain alliance as the hekeys
@@ -46,7 +47,7 @@ type fakeChain struct {
 
 	mempool    [][]byte
 	checkNonce map[string]uint64
-	results    map[string]TxResult
+	results    map[string]chainrpc.TxResult
 	sent       []sentTx // every tx CheckTx accepted, in order
 
 	failBroadcasts int    // fail this many next broadcasts with an error
@@ -66,7 +67,7 @@ func newFakeChain(t testing.TB, p *he.Params, threshold uint32, deadline int64) 
 		t: t, p: p, chainID: "medchain-test", height: 1, deadline: deadline,
 		accounts: map[string]*pb.Account{}, commits: map[uint64][]byte{}, keyShares: map[uint64]*pb.KeyShareRecord{}, pkShares: map[uint64][]byte{},
 		blobs: map[string][]byte{}, requests: map[uint64]*pb.DecryptionRequest{}, ksShares: map[uint64]map[uint64][]byte{},
-		nextReq: 1, checkNonce: map[string]uint64{}, results: map[string]TxResult{},
+		nextReq: 1, checkNonce: map[string]uint64{}, results: map[string]chainrpc.TxResult{},
 		epoch: &pb.KeyEpoch{Epoch: 1, Threshold: threshold},
 	}
 }
@@ -154,30 +155,30 @@ func (c *fakeChain) Query(_ context.Context, path string) ([]byte, error) {
 	return nil, fmt.Errorf("fake chain: unknown path %q", path)
 }
 
-func (c *fakeChain) Broadcast(_ context.Context, raw []byte) (Broadcast, error) {
+func (c *fakeChain) Broadcast(_ context.Context, raw []byte) (chainrpc.Broadcast, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failBroadcasts > 0 {
 		c.failBroadcasts--
-		return Broadcast{}, errors.New("fake chain: connection lost")
+		return chainrpc.Broadcast{}, errors.New("fake chain: connection lost")
 	}
 	hash := tx.Hash(raw)
 	if _, ok := c.results[string(hash)]; ok {
-		return Broadcast{Hash: hash, InCache: true}, nil
+		return chainrpc.Broadcast{Hash: hash, InCache: true}, nil
 	}
 	for _, m := range c.mempool {
 		if bytes.Equal(m, raw) {
-			return Broadcast{Hash: hash, InCache: true}, nil
+			return chainrpc.Broadcast{Hash: hash, InCache: true}, nil
 		}
 	}
 	d, acc, err := c.authenticate(raw, c.checkNonce)
 	if err != nil {
-		return Broadcast{Code: codeOf(err), Log: err.Error(), Hash: hash}, nil
+		return chainrpc.Broadcast{Code: codeOf(err), Log: err.Error(), Hash: hash}, nil
 	}
 	c.checkNonce[acc.Address] = d.Body.Nonce + 1
 	c.mempool = append(c.mempool, raw)
 	c.sent = append(c.sent, sentTx{signer: acc.Address, nonce: d.Body.Nonce, typ: d.Body.Type, payload: d.Body.Payload})
-	return Broadcast{Hash: hash}, nil
+	return chainrpc.Broadcast{Hash: hash}, nil
 }
 
 type codeErr struct {
@@ -228,7 +229,7 @@ func (c *fakeChain) authenticate(raw []byte, overlay map[string]uint64) (*tx.Dec
 	return d, acc, nil
 }
 
-func (c *fakeChain) TxResult(_ context.Context, hash []byte) (TxResult, bool, error) {
+func (c *fakeChain) TxResult(_ context.Context, hash []byte) (chainrpc.TxResult, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.results[string(hash)]
@@ -256,7 +257,7 @@ func (c *fakeChain) commit() {
 	defer c.mu.Unlock()
 	c.height++
 	for _, raw := range c.mempool {
-		res := TxResult{Height: c.height}
+		res := chainrpc.TxResult{Height: c.height}
 		d, acc, err := c.authenticate(raw, nil)
 		if err == nil {
 			acc.Sequence = d.Body.Nonce + 1

@@ -11,6 +11,7 @@ import (
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/keyring"
 )
 
@@ -22,7 +23,7 @@ const pruneEvery = 100
 // decryption request whose active set names it and that lacks its share.
 // Each request is its own duty, with its own back-off.
 func (w *Worker) requestsDuty(ctx context.Context) error {
-	list, err := queryMessage[pb.DecryptionRequestList](ctx, w.cfg.Chain, pendingPath)
+	list, err := chainrpc.QueryMessage[pb.DecryptionRequestList](ctx, w.cfg.Chain, pendingPath)
 	if err != nil {
 		return err
 	}
@@ -200,7 +201,7 @@ func (w *Worker) prune(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		req, err := queryMessage[pb.DecryptionRequest](ctx, w.cfg.Chain, requestPath(id))
+		req, err := chainrpc.QueryMessage[pb.DecryptionRequest](ctx, w.cfg.Chain, requestPath(id))
 		if err != nil {
 			return err
 		}

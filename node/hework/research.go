@@ -7,6 +7,7 @@ import (
 
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/research"
+	"github.com/medchain/medchain/node/chainrpc"
 )
 
 // Contributor computes this member's answer to research queries
@@ -29,7 +30,7 @@ func (w *Worker) researchDuty(ctx context.Context) error {
 	if w.cfg.Contributor == nil {
 		return nil
 	}
-	list, err := queryMessage[pb.ResearchQueryList](ctx, w.cfg.Chain, activeQueriesPath)
+	list, err := chainrpc.QueryMessage[pb.ResearchQueryList](ctx, w.cfg.Chain, activeQueriesPath)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/keyring"
 )
 
@@ -46,7 +47,7 @@ type Config struct {
 	Secrets        Secrets
 	Chain          Chain
 	Logger         log.Logger
-	// Wake receives a value after each new block (WatchBlocks); the worker
+	// Wake receives a value after each new block (chainrpc.WatchBlocks); the worker
 	// also checks every Poll (default 2 s) in case a wake-up is lost.
 	Wake <-chan struct{}
 	Poll time.Duration
@@ -311,7 +312,7 @@ func (w *Worker) send(ctx context.Context, duty, txType string, payload proto.Me
 				"tx", shortHash(f.hash), "sent_at", f.height, "height", w.height)
 		}
 	}
-	acc, err := queryMessage[pb.Account](ctx, w.cfg.Chain, accountPath(w.addr))
+	acc, err := chainrpc.QueryMessage[pb.Account](ctx, w.cfg.Chain, accountPath(w.addr))
 	if err != nil {
 		return false, err
 	}
@@ -338,7 +339,7 @@ func (w *Worker) send(ctx context.Context, duty, txType string, payload proto.Me
 		case codeNonceReplayed:
 			nonce++ // a tx of ours (or the operator's) is ahead in the mempool
 		case codeNonceSkipped:
-			if acc, err = queryMessage[pb.Account](ctx, w.cfg.Chain, accountPath(w.addr)); err != nil || acc == nil {
+			if acc, err = chainrpc.QueryMessage[pb.Account](ctx, w.cfg.Chain, accountPath(w.addr)); err != nil || acc == nil {
 				return false, fmt.Errorf("re-read account %s: %v", w.addr, err)
 			}
 			nonce, w.nonceHint = acc.Sequence, 0
@@ -354,7 +355,7 @@ func (w *Worker) send(ctx context.Context, duty, txType string, payload proto.Me
 // memberIndex finds this hospital's member index and checks that the seal
 // key the chain knows is ours.
 func (w *Worker) memberIndex(ctx context.Context) (uint64, map[uint64][]byte, error) {
-	list, err := queryMessage[pb.HospitalList](ctx, w.cfg.Chain, hospitalsPath)
+	list, err := chainrpc.QueryMessage[pb.HospitalList](ctx, w.cfg.Chain, hospitalsPath)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/keyring"
 )
 
@@ -476,7 +477,7 @@ func TestRestartResendsTheSameKeyShare(t *testing.T) {
 		// Another process of the hospital uses the same nonce first.
 		c.dropMempool()
 		c.accounts[m.addr()].Sequence++
-		c.results[string(w.inflight["key_share/1"].hash)] = TxResult{Height: c.height, Code: codeNonceReplayed, Log: "nonce_replayed"}
+		c.results[string(w.inflight["key_share/1"].hash)] = chainrpc.TxResult{Height: c.height, Code: codeNonceReplayed, Log: "nonce_replayed"}
 		c.commit()
 		w.Step(ctx)
 		c.mu.Lock()

@@ -19,6 +19,7 @@ import (
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/keyring"
 	"github.com/medchain/medchain/node/recordcrypto"
 	"github.com/medchain/medchain/node/vault"
@@ -36,7 +37,7 @@ type appChain struct {
 	chainID string
 	height  int64
 	mempool [][]byte
-	results map[string]TxResult
+	results map[string]chainrpc.TxResult
 
 	// failAfter makes every broadcast after this many fail like a lost
 	// connection (-1: never).
@@ -115,7 +116,7 @@ func startChain(t testing.TB, appState []byte, vals []abcitypes.ValidatorUpdate)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	c := &appChain{t: t, app: abci.New(testChainID, st, nil), chainID: testChainID, results: map[string]TxResult{}, failAfter: -1,
+	c := &appChain{t: t, app: abci.New(testChainID, st, nil), chainID: testChainID, results: map[string]chainrpc.TxResult{}, failAfter: -1,
 		appState: appState, vals: vals}
 	if _, err := c.app.InitChain(context.Background(), &abcitypes.RequestInitChain{
 		Time: blockTime(0), ChainId: testChainID, Validators: vals, AppStateBytes: appState, InitialHeight: 1,
@@ -150,7 +151,7 @@ func (c *appChain) block() {
 	included := map[string]bool{}
 	for i, raw := range prep.Txs {
 		r := fin.TxResults[i]
-		c.results[string(tx.Hash(raw))] = TxResult{Height: c.height, Code: r.Code, Log: r.Log}
+		c.results[string(tx.Hash(raw))] = chainrpc.TxResult{Height: c.height, Code: r.Code, Log: r.Log}
 		included[string(raw)] = true
 	}
 	if _, err := c.app.Commit(ctx, &abcitypes.RequestCommit{}); err != nil {
@@ -187,31 +188,31 @@ func (c *appChain) Query(ctx context.Context, path string) ([]byte, error) {
 }
 
 // Broadcast implements Chain.
-func (c *appChain) Broadcast(ctx context.Context, raw []byte) (Broadcast, error) {
+func (c *appChain) Broadcast(ctx context.Context, raw []byte) (chainrpc.Broadcast, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failAfter >= 0 && c.broadcasts >= c.failAfter {
-		return Broadcast{}, errors.New("appchain: connection lost")
+		return chainrpc.Broadcast{}, errors.New("appchain: connection lost")
 	}
 	c.broadcasts++
 	hash := tx.Hash(raw)
 	for _, m := range c.mempool {
 		if bytes.Equal(m, raw) {
-			return Broadcast{Hash: hash, InCache: true}, nil
+			return chainrpc.Broadcast{Hash: hash, InCache: true}, nil
 		}
 	}
 	res, err := c.app.CheckTx(ctx, &abcitypes.RequestCheckTx{Tx: raw, Type: abcitypes.CheckTxType_New})
 	if err != nil {
-		return Broadcast{}, err
+		return chainrpc.Broadcast{}, err
 	}
 	if res.Code == 0 {
 		c.mempool = append(c.mempool, raw)
 	}
-	return Broadcast{Code: res.Code, Log: res.Log, Hash: hash}, nil
+	return chainrpc.Broadcast{Code: res.Code, Log: res.Log, Hash: hash}, nil
 }
 
 // TxResult implements Chain: waiting for a pending tx makes a block.
-func (c *appChain) TxResult(_ context.Context, hash []byte) (TxResult, bool, error) {
+func (c *appChain) TxResult(_ context.Context, hash []byte) (chainrpc.TxResult, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r, ok := c.results[string(hash)]; ok {
@@ -224,18 +225,18 @@ func (c *appChain) TxResult(_ context.Context, hash []byte) (TxResult, bool, err
 			return r, ok, nil
 		}
 	}
-	return TxResult{}, false, nil
+	return chainrpc.TxResult{}, false, nil
 }
 
 // Status implements Chain: asking the height while txs are pending makes a
 // block.
-func (c *appChain) Status(context.Context) (string, int64, error) {
+func (c *appChain) Status(context.Context) (chainrpc.Status, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.mempool) > 0 {
 		c.block()
 	}
-	return c.chainID, c.height, nil
+	return chainrpc.Status{ChainID: c.chainID, Height: c.height}, nil
 }
 
 // pending is the number of txs in the mempool.

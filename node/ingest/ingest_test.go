@@ -333,11 +333,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if _, err := os.Stat(vault.Dir(hs[0].home)); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("the vault was touched: %v", err)
 			}
-			_, h0, _ := c.Status(ctx)
+			st0, _ := c.Status(ctx)
 			if _, err := Push(ctx, o, c); !errors.Is(err, ErrSpool) {
 				t.Fatalf("push after a refused read: err = %v, want ErrSpool", err)
 			}
-			if _, h1, _ := c.Status(ctx); h1 != h0 || c.pending() != 0 {
+			if st1, _ := c.Status(ctx); st1.Height != st0.Height || c.pending() != 0 {
 				t.Fatal("something was sent")
 			}
 		})

@@ -9,41 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/ingest"
+	"github.com/medchain/medchain/node/internal/testenv"
 	"github.com/medchain/medchain/node/localnet"
 	"github.com/medchain/medchain/node/vault"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// medchainBinary builds cmd/medchain once per test run.
-func medchainBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "medchain-ingest-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "medchain")
-		if out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/medchain").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 // TestIngestOnALocalnetSurvivesKills runs `medchain ingest` as its own
 // process against a real single-validator localnet and kills it (exit 137,
@@ -56,7 +31,7 @@ func TestIngestOnALocalnetSurvivesKills(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin := medchainBinary(t)
+	bin := testenv.MedchainBinary(t)
 	m, err := localnet.Generate(localnet.Options{Dir: filepath.Join(t.TempDir(), "net"), Validators: 1, ChainID: "medchain-ingest-e2e"})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +74,7 @@ func TestIngestOnALocalnetSurvivesKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain := ingest.RPCChain{C: cl.RPC()}
+	chain := chainrpc.Chain{C: cl.RPC()}
 	hospital := m.Nodes[0].HospitalID
 	cohort, _ := ingest.WriteCohort(t, 2, 6, 3)
 	patients := ingest.DefaultPatientKeyringDir(home)

@@ -17,6 +17,7 @@ import (
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/records"
 	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/keyring"
 	"github.com/medchain/medchain/node/recordcrypto"
 )
@@ -160,12 +161,12 @@ type pendingTx struct {
 // whose operator is this home's operator key, with the seal key the spool's
 // custodian copies are sealed to.
 func (p *pusher) checkMember(ctx context.Context) error {
-	chainID, height, err := p.chain.Status(ctx)
+	st, err := p.chain.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	p.chainID, p.sum.Height = chainID, height
-	list, err := queryMessage[pb.HospitalList](ctx, p.chain, hospitalsPath)
+	p.chainID, p.sum.Height = st.ChainID, st.Height
+	list, err := chainrpc.QueryMessage[pb.HospitalList](ctx, p.chain, hospitalsPath)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -179,7 +180,7 @@ func (p *pusher) checkMember(ctx context.Context) error {
 	}
 	switch {
 	case h == nil:
-		return fmt.Errorf("ingest: hospital %s, for which the spool was read, is not a member of chain %s", p.hospital, chainID)
+		return fmt.Errorf("ingest: hospital %s, for which the spool was read, is not a member of chain %s", p.hospital, p.chainID)
 	case h.Operator != p.addr:
 		return fmt.Errorf("ingest: this home's operator key %s is not the operator of hospital %s (%s is); push from that hospital's home", p.addr, p.hospital, h.Operator)
 	case len(h.SealPubkey) > 0 && !bytes.Equal(h.SealPubkey, p.sp.header.CustodianSealPubkey):
@@ -202,7 +203,7 @@ func (p *pusher) spotCheck(ctx context.Context) error {
 		return nil
 	}
 	for _, ps := range []string{done[0], done[len(done)-1]} {
-		st, err := queryMessage[pb.Patient](ctx, p.chain, patientPath(ps))
+		st, err := chainrpc.QueryMessage[pb.Patient](ctx, p.chain, patientPath(ps))
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
@@ -306,7 +307,7 @@ func (p *pusher) plan(ctx context.Context, pseudonym string) ([]*pendingTx, erro
 			recs = append(recs, r)
 		}
 	}
-	st, err := queryMessage[pb.Patient](ctx, p.chain, patientPath(pseudonym))
+	st, err := chainrpc.QueryMessage[pb.Patient](ctx, p.chain, patientPath(pseudonym))
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
@@ -321,7 +322,7 @@ func (p *pusher) plan(ctx context.Context, pseudonym string) ([]*pendingTx, erro
 		txs = append(txs, &pendingTx{item: patientItem(pseudonym), kind: "enrol", typ: records.TypeEnrolPatient,
 			msg: &pb.EnrolPatient{Pseudonym: pseudonym, Pubkey: pe.Pubkey, SealPubkey: pe.SealPubkey, ResearchConsent: consent}})
 	} else {
-		acc, err := queryMessage[pb.Account](ctx, p.chain, accountPath(st.Account))
+		acc, err := chainrpc.QueryMessage[pb.Account](ctx, p.chain, accountPath(st.Account))
 		if err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
@@ -342,7 +343,7 @@ func (p *pusher) plan(ctx context.Context, pseudonym string) ([]*pendingTx, erro
 				msg: &pb.EnrolPatient{Pseudonym: pseudonym}})
 		}
 		if len(recs) > 0 {
-			list, err := queryMessage[pb.RecordList](ctx, p.chain, patientRecordsPath(pseudonym))
+			list, err := chainrpc.QueryMessage[pb.RecordList](ctx, p.chain, patientRecordsPath(pseudonym))
 			if err != nil {
 				return nil, fmt.Errorf("ingest: %w", err)
 			}
@@ -420,7 +421,7 @@ var (
 // crashed run still in the mempool) ends the batch early; what was not
 // committed is planned again in the next pass.
 func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
-	acc, err := queryMessage[pb.Account](ctx, p.chain, accountPath(p.addr))
+	acc, err := chainrpc.QueryMessage[pb.Account](ctx, p.chain, accountPath(p.addr))
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -529,7 +530,7 @@ func (p *pusher) waitCommitted(ctx context.Context, hash []byte) (bool, error) {
 
 // waitBlock waits until the chain commits a new block (or CommitTimeout).
 func (p *pusher) waitBlock(ctx context.Context) error {
-	_, h0, err := p.chain.Status(ctx)
+	st0, err := p.chain.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -540,9 +541,9 @@ func (p *pusher) waitBlock(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(pollEvery):
 		}
-		if _, h, err := p.chain.Status(ctx); err != nil {
+		if st, err := p.chain.Status(ctx); err != nil {
 			return fmt.Errorf("ingest: %w", err)
-		} else if h > h0 {
+		} else if st.Height > st0.Height {
 			return nil
 		}
 	}

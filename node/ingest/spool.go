@@ -15,6 +15,7 @@ import (
 	"regexp"
 
 	"github.com/medchain/medchain/contracts/records"
+	"github.com/medchain/medchain/node/internal/strictjson"
 	"github.com/medchain/medchain/node/recordcrypto"
 )
 
@@ -107,22 +108,10 @@ type pushedLine struct {
 
 var hospitalIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}
-
 // decodeSpoolLine parses and checks one line of spool.jsonl. It never panics.
 func decodeSpoolLine(b []byte) (*spoolLine, error) {
 	var l spoolLine
-	if err := decodeStrict(b, &l); err != nil {
+	if err := strictjson.Decode(b, &l); err != nil {
 		return nil, err
 	}
 	if l.V != spoolVersion {
@@ -211,7 +200,7 @@ var recordTypes = map[string]bool{"Encounter": true, "Condition": true, "Observa
 // decodePushedLine parses and checks one line of pushed.jsonl. It never panics.
 func decodePushedLine(b []byte) (*pushedLine, error) {
 	var l pushedLine
-	if err := decodeStrict(b, &l); err != nil {
+	if err := strictjson.Decode(b, &l); err != nil {
 		return nil, err
 	}
 	if l.V != spoolVersion {

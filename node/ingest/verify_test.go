@@ -13,6 +13,7 @@ import (
 
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/fhir"
 	"github.com/medchain/medchain/node/keyring"
 	"github.com/medchain/medchain/node/recordcrypto"
@@ -119,25 +120,25 @@ func verifyImported(t testing.TB, ctx context.Context, c Chain, home string, e *
 	defer v.Close()
 	seen := 0
 	for pid, consent := range e.patients {
-		st, err := queryMessage[pb.Patient](ctx, c, patientPath(pid))
+		st, err := chainrpc.QueryMessage[pb.Patient](ctx, c, patientPath(pid))
 		if err != nil || st == nil {
 			t.Fatalf("patient %s is not on chain: %v", pid, err)
 		}
 		if !slices.Contains(st.Hospitals, e.hospital) {
 			t.Fatalf("patient %s is enrolled at %v, not at %s", pid, st.Hospitals, e.hospital)
 		}
-		acc, err := queryMessage[pb.Account](ctx, c, accountPath(st.Account))
+		acc, err := chainrpc.QueryMessage[pb.Account](ctx, c, accountPath(st.Account))
 		if err != nil || acc == nil {
 			t.Fatalf("patient %s: account %s: %v", pid, st.Account, err)
 		}
 		if acc.Hospital == e.hospital && consent != pb.Consent_CONSENT_UNSPECIFIED {
-			h, err := queryMessage[pb.ConsentHistory](ctx, c, "/records/patient/"+pid+"/consent")
+			h, err := chainrpc.QueryMessage[pb.ConsentHistory](ctx, c, "/records/patient/"+pid+"/consent")
 			if err != nil || h == nil || len(h.Entries) == 0 || h.Entries[0].Research != consent {
 				t.Fatalf("patient %s: consent on chain %v, want %v (%v)", pid, h, consent, err)
 			}
 		}
 		patientPriv := patientSealKey(t, pid, acc.SealPubkey, patientKeyrings)
-		list, err := queryMessage[pb.RecordList](ctx, c, patientRecordsPath(pid))
+		list, err := chainrpc.QueryMessage[pb.RecordList](ctx, c, patientRecordsPath(pid))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/medchain/medchain/node/internal/strictjson"
 )
 
 const (
@@ -36,7 +38,7 @@ func decodeExport(data []byte) (*exportFile, error) {
 		return nil, fmt.Errorf("%w: %d bytes, larger than %d", ErrInvalidExport, len(data), maxFileSize)
 	}
 	var ef exportFile
-	if err := decodeStrict(data, &ef); err != nil {
+	if err := strictjson.Decode(data, &ef); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidExport, err)
 	}
 	if err := ef.validate(); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/medchain/medchain/node/internal/strictjson"
 )
 
 const (
@@ -63,7 +65,7 @@ func decodeKeyFile(data []byte) (*keyFile, error) {
 		return nil, fmt.Errorf("%w: %d bytes, larger than %d", ErrInvalidKeyFile, len(data), maxFileSize)
 	}
 	var kf keyFile
-	if err := decodeStrict(data, &kf); err != nil {
+	if err := strictjson.Decode(data, &kf); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidKeyFile, err)
 	}
 	if err := kf.validate(); err != nil {

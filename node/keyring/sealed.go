@@ -1,13 +1,10 @@
 package keyring
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -131,18 +128,4 @@ func open(pass string, p kdfParams, nonce, ciphertext, aad []byte) ([]byte, erro
 		return nil, errOpen
 	}
 	return plain, nil
-}
-
-// decodeStrict decodes exactly one JSON value from data into v, rejecting
-// unknown fields and trailing data.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("unexpected data after the JSON object")
-	}
-	return nil
 }

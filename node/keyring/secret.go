@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/medchain/medchain/node/internal/strictjson"
 )
 
 // Secrets other than keys: the node's workers keep what they generate and
@@ -56,7 +58,7 @@ func decodeSecretFile(data []byte) (*secretFile, error) {
 		return nil, fmt.Errorf("%w: %d bytes, larger than %d", ErrInvalidDataFile, len(data), maxSecretFileSize)
 	}
 	var sf secretFile
-	if err := decodeStrict(data, &sf); err != nil {
+	if err := strictjson.Decode(data, &sf); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidDataFile, err)
 	}
 	if err := sf.validate(); err != nil {

@@ -6,10 +6,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,35 +16,12 @@ import (
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/internal/testenv"
 	"github.com/medchain/medchain/node/keyring"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // medchainBinary builds cmd/medchain once per test run.
-func medchainBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "medchain-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "medchain")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/medchain").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+var medchainBinary = testenv.MedchainBinary
 
 // startLocalnet generates and starts n validators on free loopback ports and
 // stops them when the test ends, dumping logs of a failed test.

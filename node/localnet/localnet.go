@@ -39,6 +39,9 @@ type Options struct {
 	// Researcher adds a researcher account to genesis, its key named
 	// ResearcherKeyName in node0's keyring.
 	Researcher bool
+	// Research, if set, replaces genesis's default research rules (tests
+	// and the demo turn DP off or lower the minimum cohort).
+	Research *genesis.Research
 }
 
 // ResearcherKeyName is the researcher's key in node0's keyring.
@@ -153,6 +156,19 @@ func Generate(o Options) (*Manifest, error) {
 	doc, err := genesis.Build(o.ChainID, "medchain localnet", members, accounts, genesis.DefaultParams(), time.Now())
 	if err != nil {
 		return nil, err
+	}
+	if o.Research != nil {
+		st, err := genesis.ParseAppState(doc.AppState)
+		if err != nil {
+			return nil, err
+		}
+		st.Research = o.Research
+		if err := st.Validate(); err != nil {
+			return nil, err
+		}
+		if doc.AppState, err = json.MarshalIndent(st, "", "  "); err != nil {
+			return nil, err
+		}
 	}
 	for _, n := range m.Nodes {
 		conf, err := node.LoadConfig(n.Home, nil)

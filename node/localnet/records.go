@@ -33,7 +33,54 @@ type StoryOptions struct {
 	// Prepare, if set, runs on the written cohort folder before the
 	// hospitals import it (tests plant identity strings there).
 	Prepare func(cohortDir string) error
+	// CohortDir, if set, is a cohort ImportCohort already imported.
+	CohortDir string
+	Say       func(format string, a ...any)
+}
+
+// ImportOptions configure ImportCohort.
+type ImportOptions struct {
+	Bin      string // the medchain binary
+	Dir      string // where to write the cohort (empty or absent)
+	Patients int    // per hospital
+	Seed     int64
+	// Prepare, if set, runs on the written cohort before the import.
+	Prepare func(cohortDir string) error
 	Say     func(format string, a ...any)
+}
+
+// ImportCohort writes a synthetic FHIR R4 cohort (node/synth, with its
+// truth.json) for the localnet's hospitals and has each hospital import
+// its export with `medchain ingest --phased`: no identity field leaves the
+// hospital, records are encrypted into each vault and registered on chain.
+func ImportCohort(ctx context.Context, c *Cluster, o ImportOptions) error {
+	m := c.Manifest
+	d, err := synth.Generate(synth.Options{Hospitals: len(m.Nodes), Patients: o.Patients, Seed: o.Seed})
+	if err != nil {
+		return err
+	}
+	sum, err := d.Write(o.Dir)
+	if err != nil {
+		return err
+	}
+	o.Say("wrote a synthetic FHIR R4 cohort: %d hospitals × %d patients, %d files", len(m.Nodes), o.Patients, len(sum.Files))
+	if o.Prepare != nil {
+		if err := o.Prepare(o.Dir); err != nil {
+			return err
+		}
+	}
+	for i, n := range m.Nodes {
+		src := filepath.Join(o.Dir, fmt.Sprintf("hospital%d", i))
+		cmd := exec.CommandContext(ctx, o.Bin, "ingest", "--home", n.Home, "--fhir", src, "--phased",
+			"--keyring-backend", keyring.BackendTest, "--node", n.RPC, "-o", "json")
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("hospital %d: medchain ingest: %v\n%s", i, err, tail(errOut.Bytes(), 2000))
+		}
+		o.Say("hospital %s imported its export with `medchain ingest --phased` (read phase, source closed, then push phase)", n.HospitalID)
+	}
+	return nil
 }
 
 // StoryResult is what RecordStory did, for tests to check against the
@@ -114,32 +161,11 @@ func RecordStory(ctx context.Context, c *Cluster, o StoryOptions) (res *StoryRes
 	}
 
 	// 1. A synthetic cohort, imported by each hospital through the phased
-	// relay: no identity field leaves the hospital, records are encrypted
-	// into each vault and registered on chain.
-	d, err := synth.Generate(synth.Options{Hospitals: len(m.Nodes), Patients: o.Patients, Seed: o.Seed})
-	if err != nil {
+	// relay (unless the caller imported one already).
+	if o.CohortDir != "" {
+		res.CohortDir = o.CohortDir
+	} else if err := ImportCohort(ctx, c, ImportOptions{Bin: o.Bin, Dir: res.CohortDir, Patients: o.Patients, Seed: o.Seed, Prepare: o.Prepare, Say: say}); err != nil {
 		return nil, err
-	}
-	sum, err := d.Write(res.CohortDir)
-	if err != nil {
-		return nil, err
-	}
-	say("wrote a synthetic FHIR R4 cohort: %d hospitals × %d patients, %d files", len(m.Nodes), o.Patients, len(sum.Files))
-	if o.Prepare != nil {
-		if err := o.Prepare(res.CohortDir); err != nil {
-			return nil, err
-		}
-	}
-	for i, n := range m.Nodes {
-		src := filepath.Join(res.CohortDir, fmt.Sprintf("hospital%d", i))
-		cmd := exec.CommandContext(ctx, o.Bin, "ingest", "--home", n.Home, "--fhir", src, "--phased",
-			"--keyring-backend", keyring.BackendTest, "--node", n.RPC, "-o", "json")
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("hospital %d: medchain ingest: %v\n%s", i, err, tail(errOut.Bytes(), 2000))
-		}
-		say("hospital %s imported its export with `medchain ingest --phased` (read phase, source closed, then push phase)", n.HospitalID)
 	}
 
 	// The story's patient: hospital 0 derives its pseudonym from the

@@ -3,10 +3,10 @@ package vault
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
+	"github.com/medchain/medchain/node/internal/strictjson"
 	"github.com/medchain/medchain/node/recordcrypto"
 )
 
@@ -66,22 +66,10 @@ type tombstone struct {
 	Shredded    bool      `json:"shredded"`
 }
 
-func decodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("trailing data")
-	}
-	return nil
-}
-
 // decodeEntry parses and checks a stored entry; it never panics.
 func decodeEntry(b []byte) (*entry, error) {
 	var e entry
-	if err := decodeStrict(b, &e); err != nil {
+	if err := strictjson.Decode(b, &e); err != nil {
 		return nil, fmt.Errorf("%w: entry: %v", ErrCorrupt, err)
 	}
 	switch {
@@ -102,7 +90,7 @@ func decodeEntry(b []byte) (*entry, error) {
 // decodeTombstone parses and checks a stored tombstone; it never panics.
 func decodeTombstone(b []byte) (*tombstone, error) {
 	var t tombstone
-	if err := decodeStrict(b, &t); err != nil {
+	if err := strictjson.Decode(b, &t); err != nil {
 		return nil, fmt.Errorf("%w: tombstone: %v", ErrCorrupt, err)
 	}
 	if !t.Erased || (len(t.ContentHash) != 0 && len(t.ContentHash) != 32) {
