@@ -44,7 +44,7 @@ var Codes = []CodeEntry{
 	{7, "nonce_skipped", ErrNonceSkipped, "send txs in sequence order; query the account for its sequence"},
 	{8, "unknown_tx_type", contracts.ErrUnknownTxType, "use one of the tx types this chain knows"},
 	{9, "invalid_payload", contracts.ErrInvalidPayload, "fix the payload as the log says"},
-	{16, "denied", contracts.ErrDenied, "the sharing rules refuse this (no valid grant, expired or revoked, not yours, out of scope, erased, no emergency duty or reason); the log says which"},
+	{16, "denied", contracts.ErrDenied, "the alliance's rules refuse this (sharing: no valid grant, expired or revoked, not yours, out of scope, erased, no emergency duty or reason; research: privacy budget exhausted); the log says which"},
 	{10, "unauthorized", contracts.ErrUnauthorized, "the signer's role may not send this tx"},
 	{11, "not_found", contracts.ErrNotFound, "the tx refers to something that does not exist"},
 	{12, "already_exists", contracts.ErrExists, "the tx would create something that already exists"},

@@ -30,5 +30,5 @@ var (
 	// reason). It wraps ErrUnauthorized, so a node whose code table has no
 	// row for it yet still answers "unauthorized" and never halts; the
 	// table must list it before ErrUnauthorized to give it its own code.
-	ErrDenied = fmt.Errorf("%w: denied by the sharing rules", ErrUnauthorized)
+	ErrDenied = fmt.Errorf("%w: denied by the alliance's rules", ErrUnauthorized)
 )

@@ -87,7 +87,7 @@ func TestAccessRequest(t *testing.T) {
 			err := w.exec(tt.signer, records.TypeAccess, tt.msg)
 			wantErr(t, err, tt.want, tt.reason)
 			if tt.want != nil {
-				if errorsIsDenied(err) && !strings.HasPrefix(err.Error(), "unauthorized: denied by the sharing rules: "+tt.reason+": ") {
+				if errorsIsDenied(err) && !strings.HasPrefix(err.Error(), "unauthorized: denied by the alliance's rules: "+tt.reason+": ") {
 					t.Errorf("log %q does not lead with the reason", err)
 				}
 				if snapshot(t, w.store) != before {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -162,8 +163,18 @@ func RunDemo(ctx context.Context, o DemoOptions) (err error) {
 		return fmt.Errorf("encrypted sum across hospitals: %w", err)
 	}
 
+	indent := func(format string, a ...any) { say("  "+format, a...) }
+	say("-- the hospitals import their patients (synthetic FHIR R4) through the phased relay")
+	cohort := filepath.Join(m.Dir, "cohort")
+	if err := ImportCohort(ctx, c, ImportOptions{Bin: o.Bin, Dir: cohort, Patients: 100, Seed: 2026, Say: indent}); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	say("-- encrypted research across the hospitals, under the alliance's privacy rules")
+	if _, err := ResearchStory(ctx, c, ResearchOptions{CohortDir: cohort, Say: indent}); err != nil {
+		return fmt.Errorf("research: %w", err)
+	}
 	say("-- record sharing: patients, encrypted records, grants, consultation, break-glass, revocation, erasure")
-	if _, err := RecordStory(ctx, c, StoryOptions{Bin: o.Bin, Say: func(format string, a ...any) { say("  "+format, a...) }}); err != nil {
+	if _, err := RecordStory(ctx, c, StoryOptions{Bin: o.Bin, CohortDir: cohort, Say: indent}); err != nil {
 		return fmt.Errorf("record sharing: %w", err)
 	}
 
