@@ -2,13 +2,22 @@ package localnet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/contracts/query"
 	"github.com/medchain/medchain/genesis"
+	"github.com/medchain/medchain/he"
+	"github.com/medchain/medchain/node"
+	"github.com/medchain/medchain/node/client"
+	"github.com/medchain/medchain/node/keyring"
+	"github.com/medchain/medchain/node/report"
 	"github.com/medchain/medchain/node/synth"
 )
 
@@ -25,7 +34,7 @@ func TestResearchQueriesOnALocalnet(t *testing.T) {
 	defer cancel()
 	begin := time.Now()
 	r := genesis.DefaultResearch()
-	r.DPOff, r.MinCohort, r.ContributionDeadlineBlocks = true, 5, 30
+	r.DPOff, r.MinCohort, r.ContributionDeadlineBlocks = true, 5, 15
 	c := startLocalnetWith(t, ctx, Options{Validators: 4, Researcher: true, Research: r})
 	if err := c.WaitKeyCeremony(ctx); err != nil {
 		t.Fatal(err)
@@ -54,5 +63,78 @@ func TestResearchQueriesOnALocalnet(t *testing.T) {
 	if !res.Exact || len(res.Released) != 2 || res.Refused == 0 {
 		t.Fatalf("result %+v", res)
 	}
-	t.Logf("released queries %v in %v; total %s", res.Released, res.Latency, time.Since(begin).Round(100*time.Millisecond))
+	t.Logf("released queries %v in %v", res.Released, res.Latency)
+
+	// A member down: its validator is killed before the query; the query
+	// waits for the contributions' deadline, goes on with the three others
+	// (t = 3 decrypt), and says which hospitals are in the result.
+	down := 3
+	if err := c.Kill(down); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Client(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	researcher := operatorKeyNamed(t, c, 0, ResearcherKeyName)
+	p, lim := researchParams(t, ctx, cl)
+	priv, pub, err := p.GenResearcherKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	id, err := submitQuery(ctx, cl, researcher, "SELECT count() AS OF '"+truth.RefDate+"'", pub, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq, err := waitQuery(ctx, cl, id)
+	if err != nil || rq.Status != pb.ResearchQuery_STATUS_RELEASED {
+		t.Fatalf("query %d with member %d down: %v %v", id, down+1, rq, err)
+	}
+	got, _, err := decryptFigures(ctx, cl, p, lim, rq, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for h := 0; h < down; h++ {
+		want += int64(truth.PerHospital[h].Contributed.Count)
+	}
+	if !slices.Equal(rq.Contributors, []uint64{1, 2, 3}) || got[0] != want {
+		t.Fatalf("query %d with member %d down: contributors %v, count %d, want [1 2 3] and %d", id, down+1, rq.Contributors, got[0], want)
+	}
+	t.Logf("query %d with hospital h%d down: released after the contribution deadline in %s, contributors %v, count %d = the three hospitals' truth",
+		id, down, time.Since(start).Round(100*time.Millisecond), rq.Contributors, got[0])
+	t.Logf("total %s", time.Since(begin).Round(100*time.Millisecond))
+}
+
+// researchParams reads the alliance's HE parameters and query limits.
+func researchParams(t *testing.T, ctx context.Context, cl *client.Client) (*he.Params, query.Limits) {
+	t.Helper()
+	var ap pb.Params
+	if err := queryInto(ctx, cl, "/params", &ap); err != nil {
+		t.Fatal(err)
+	}
+	p, err := report.HEParams(&ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := report.Limits(&ap, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, lim
+}
+
+// operatorKeyNamed reads key name from node i's keyring.
+func operatorKeyNamed(t *testing.T, c *Cluster, i int, name string) ed25519.PrivateKey {
+	t.Helper()
+	kr, err := keyring.Open(node.KeyringDir(c.Manifest.Nodes[i].Home), keyring.BackendTest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kr.Signer(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
