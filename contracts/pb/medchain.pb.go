@@ -5489,6 +5489,52 @@ func (x *ResearchQueryList) GetQueries() []*ResearchQuery {
 	return nil
 }
 
+// ResearchSubjects answers "/research/subjects/<hospital>/<height>": the
+// pseudonyms a hospital answers research queries for at that height.
+type ResearchSubjects struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pseudonyms    []string               `protobuf:"bytes,1,rep,name=pseudonyms,proto3" json:"pseudonyms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResearchSubjects) Reset() {
+	*x = ResearchSubjects{}
+	mi := &file_medchain_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResearchSubjects) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResearchSubjects) ProtoMessage() {}
+
+func (x *ResearchSubjects) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResearchSubjects.ProtoReflect.Descriptor instead.
+func (*ResearchSubjects) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ResearchSubjects) GetPseudonyms() []string {
+	if x != nil {
+		return x.Pseudonyms
+	}
+	return nil
+}
+
 var File_medchain_proto protoreflect.FileDescriptor
 
 const file_medchain_proto_rawDesc = "" +
@@ -5896,7 +5942,11 @@ const file_medchain_proto_rawDesc = "" +
 	"\vspent_micro\x18\x03 \x01(\x04R\n" +
 	"spentMicro\"I\n" +
 	"\x11ResearchQueryList\x124\n" +
-	"\aqueries\x18\x01 \x03(\v2\x1a.medchain.v1.ResearchQueryR\aqueries*y\n" +
+	"\aqueries\x18\x01 \x03(\v2\x1a.medchain.v1.ResearchQueryR\aqueries\"2\n" +
+	"\x10ResearchSubjects\x12\x1e\n" +
+	"\n" +
+	"pseudonyms\x18\x01 \x03(\tR\n" +
+	"pseudonyms*y\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
@@ -5964,7 +6014,7 @@ func file_medchain_proto_rawDescGZIP() []byte {
 }
 
 var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_medchain_proto_goTypes = []any{
 	(Role)(0),                     // 0: medchain.v1.Role
 	(Purpose)(0),                  // 1: medchain.v1.Purpose
@@ -6041,6 +6091,7 @@ var file_medchain_proto_goTypes = []any{
 	(*Contribution)(nil),          // 72: medchain.v1.Contribution
 	(*Budget)(nil),                // 73: medchain.v1.Budget
 	(*ResearchQueryList)(nil),     // 74: medchain.v1.ResearchQueryList
+	(*ResearchSubjects)(nil),      // 75: medchain.v1.ResearchSubjects
 }
 var file_medchain_proto_depIdxs = []int32{
 	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
@@ -6137,7 +6188,7 @@ func file_medchain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   65,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -345,3 +345,23 @@ func chainVerdict(r contracts.Reader, g *pb.Grant, height int64) (reason, detail
 		cur = parent
 	}
 }
+
+// EachPatient calls fn with every enrolled patient, in pseudonym order,
+// until fn returns an error.
+func EachPatient(r contracts.Reader, fn func(*pb.Patient) error) error {
+	it, err := r.Iterator([]byte{prefixPatient}, []byte{prefixPatient + 1}, true)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		var p pb.Patient
+		if err := tx.Unmarshal(it.Value(), &p); err != nil {
+			return fmt.Errorf("state record %x: %w", it.Key(), err)
+		}
+		if err := fn(&p); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}

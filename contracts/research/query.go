@@ -19,6 +19,7 @@ var QueryPaths = []string{
 	"/research/budget/<address>             a researcher's budget ledger (pb.Budget; none: never spent)",
 	"/research/active                       queries in progress (pb.ResearchQueryList, no proof)",
 	"/research/by/<address>                 a researcher's queries (pb.ResearchQueryList, no proof)",
+	"/research/subjects/<hospital>/<height> the pseudonyms a hospital answers for at a height (pb.ResearchSubjects, no proof)",
 }
 
 // ErrBadPath wraps every refusal of a "/research/..." path.
@@ -64,7 +65,8 @@ func PathKey(parts []string) ([]byte, error) {
 
 // IsListPath reports whether parts (after "research") is a list path.
 func IsListPath(parts []string) bool {
-	return len(parts) == 1 && parts[0] == "active" || len(parts) == 2 && parts[0] == "by"
+	return len(parts) == 1 && parts[0] == "active" || len(parts) == 2 && parts[0] == "by" ||
+		len(parts) == 3 && parts[0] == "subjects"
 }
 
 // QueryList answers a list path.
@@ -72,6 +74,14 @@ func QueryList(r contracts.Reader, parts []string) (proto.Message, error) {
 	if len(parts) == 1 {
 		qs, err := ActiveQueries(r)
 		return &pb.ResearchQueryList{Queries: qs}, err
+	}
+	if parts[0] == "subjects" {
+		h, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || h < 1 {
+			return nil, fmt.Errorf("%w: height %q is not a positive number", ErrBadPath, parts[2])
+		}
+		ps, err := Subjects(r, parts[1], h)
+		return &pb.ResearchSubjects{Pseudonyms: ps}, err
 	}
 	a, err := pb.ParseAddress(parts[1])
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -90,7 +89,7 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 	if err != nil {
 		return nil, err
 	}
-	include, err := c.includer(ctx, q, t)
+	include, err := c.includer(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -160,78 +159,19 @@ func (c *Contributor) loadTable() (*cohort.Table, error) {
 }
 
 // includer decides, for each patient of t, whether this hospital counts
-// it: the patient's research consent on chain at the query's height is
-// opt-in, and this hospital is the patient's contributor — of the member
-// hospitals that enrolled the pseudonym, the one with the earliest
-// Encounter record on chain, ties to the lowest member index.
-func (c *Contributor) includer(ctx context.Context, q *pb.ResearchQuery, t *cohort.Table) (func(string) bool, error) {
-	var hl pb.HospitalList
-	if err := c.get(ctx, "/hospitals", &hl); err != nil {
+// it: the chain lists the hospital's research subjects at the query's
+// height (consent opt-in then, and this hospital the person's contributor:
+// research.Subjects) in one list query.
+func (c *Contributor) includer(ctx context.Context, q *pb.ResearchQuery) (func(string) bool, error) {
+	var s pb.ResearchSubjects
+	if err := c.get(ctx, fmt.Sprintf("/research/subjects/%s/%d", c.cfg.Hospital, q.Height), &s); err != nil {
 		return nil, err
 	}
-	index := map[string]uint64{}
-	for _, h := range hl.Hospitals {
-		index[h.Id] = h.MemberIndex
-	}
-	in := map[string]bool{}
-	for _, f := range t.Patients() {
-		p := f.Pseudonym
-		var cr pb.ConsentRecord
-		if err := c.get(ctx, fmt.Sprintf("/records/patient/%s/consent_at/%d", p, q.Height), &cr); err != nil {
-			return nil, err
-		}
-		if cr.Research != pb.Consent_CONSENT_OPT_IN {
-			continue
-		}
-		var pat pb.Patient
-		if err := c.get(ctx, "/records/patient/"+p, &pat); err != nil {
-			return nil, err
-		}
-		if !slices.Contains(pat.Hospitals, c.cfg.Hospital) {
-			continue // not enrolled here on chain (yet)
-		}
-		if len(pat.Hospitals) > 1 {
-			var rl pb.RecordList
-			if err := c.get(ctx, "/records/patient/"+p+"/records", &rl); err != nil {
-				return nil, err
-			}
-			if contributor(rl.Records, pat.Hospitals, index) != c.cfg.Hospital {
-				continue
-			}
-		}
+	in := make(map[string]bool, len(s.Pseudonyms))
+	for _, p := range s.Pseudonyms {
 		in[p] = true
 	}
 	return func(p string) bool { return in[p] }, nil
-}
-
-// contributor picks, among hospitals, the one whose earliest Encounter
-// record is earliest; ties, and hospitals without one, by member index.
-func contributor(recs []*pb.Record, hospitals []string, index map[string]uint64) string {
-	first := map[string]uint32{}
-	for _, r := range recs {
-		if r.Erased || !slices.Contains(r.ResourceTypes, "Encounter") {
-			continue
-		}
-		if d, ok := first[r.Custodian]; !ok || r.Date < d {
-			first[r.Custodian] = r.Date
-		}
-	}
-	best := ""
-	for _, h := range hospitals {
-		if best == "" {
-			best = h
-			continue
-		}
-		d, ok := first[h]
-		bd, bok := first[best]
-		switch {
-		case ok && (!bok || d < bd):
-			best = h
-		case ok == bok && (!ok || d == bd) && index[h] < index[best]:
-			best = h
-		}
-	}
-	return best
 }
 
 // get decodes the value at path into m; a missing value leaves m empty.

@@ -1,4 +1,4 @@
-package researchwork
+package research
 
 import (
 	"testing"
@@ -29,7 +29,7 @@ func TestContributorIsTheHospitalWithTheEarliestEncounter(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := contributor(tc.recs, tc.hospitals, index); got != tc.want {
+			if got := Contributor(tc.recs, tc.hospitals, index); got != tc.want {
 				t.Fatalf("contributor = %s, want %s", got, tc.want)
 			}
 		})
