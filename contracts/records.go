@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -28,4 +29,22 @@ func SetRecord(w KVStore, key []byte, m proto.Message) error {
 		return err
 	}
 	return w.Set(key, bz)
+}
+
+// IDsIn reads an index: the 8-byte big-endian ids stored as the values of
+// the keys in [start, end), in key order.
+func IDsIn(r Reader, start, end []byte) ([]uint64, error) {
+	it, err := r.Iterator(start, end, true)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var ids []uint64
+	for ; it.Valid(); it.Next() {
+		if len(it.Value()) != 8 {
+			return nil, fmt.Errorf("index entry %x: value is %d bytes, an id is 8", it.Key(), len(it.Value()))
+		}
+		ids = append(ids, binary.BigEndian.Uint64(it.Value()))
+	}
+	return ids, it.Error()
 }

@@ -2,7 +2,6 @@ package hekeys
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -97,16 +96,7 @@ func GetRequest(r contracts.Reader, id uint64) (*pb.DecryptionRequest, error) {
 // PendingRequests lists the pending requests in id order.
 func PendingRequests(r contracts.Reader) ([]*pb.DecryptionRequest, error) {
 	start, end := PendingPrefix()
-	it, err := r.Iterator(start, end, true)
-	if err != nil {
-		return nil, err
-	}
-	var ids []uint64
-	for ; it.Valid(); it.Next() {
-		ids = append(ids, binary.BigEndian.Uint64(it.Value()))
-	}
-	err = it.Error()
-	it.Close()
+	ids, err := contracts.IDsIn(r, start, end)
 	if err != nil {
 		return nil, err
 	}

@@ -342,11 +342,8 @@ func aggregate(ctx *contracts.Context, q *pb.ResearchQuery) error {
 	if q.CountAggregateHash, err = hekeys.PutBlob(ctx.Store, countAgg); err != nil {
 		return err
 	}
-	req, err := hekeys.NewRequest(ctx, q.Researcher, q.Epoch, countAgg, nil)
-	if err != nil {
-		if refusal(err) {
-			return fail(ctx, q, fmt.Sprintf("the cohort count cannot be decrypted: %v", err))
-		}
+	req, err := openRequest(ctx, q, countAgg, nil, "the cohort count cannot be decrypted")
+	if err != nil || req == nil {
 		return err
 	}
 	q.GateRequest = req.Id
@@ -356,6 +353,18 @@ func aggregate(ctx *contracts.Context, q *pb.ResearchQuery) error {
 		contracts.Attr{Key: "contributors", Value: joinIdx(q.Contributors)},
 		contracts.Attr{Key: "gate_request", Value: itoa(req.Id)})
 	return nil
+}
+
+// openRequest opens a one-shot decryption request of ct for q (to the
+// researcher key target, or public if nil). If the contract refuses it
+// (too few live members, a mask already released), q fails with what
+// and the reason, and the request is nil; a storage error is returned.
+func openRequest(ctx *contracts.Context, q *pb.ResearchQuery, ct, target []byte, what string) (*pb.DecryptionRequest, error) {
+	req, err := hekeys.NewRequest(ctx, q.Researcher, q.Epoch, ct, target)
+	if err != nil && refusal(err) {
+		return nil, fail(ctx, q, fmt.Sprintf("%s: %v", what, err))
+	}
+	return req, err
 }
 
 // refusal reports whether err is a contract verdict (as opposed to a
@@ -408,16 +417,7 @@ func joinIdx(v []uint64) string {
 // decrypted cohort count opens or refuses the release; a switched result
 // releases the query.
 func EndBlock(ctx *contracts.Context) error {
-	it, err := ctx.Store.Iterator([]byte{prefixActive}, []byte{prefixActive + 1}, true)
-	if err != nil {
-		return err
-	}
-	var ids []uint64
-	for ; it.Valid(); it.Next() {
-		ids = append(ids, binary.BigEndian.Uint64(it.Value()))
-	}
-	err = it.Error()
-	it.Close()
+	ids, err := contracts.IDsIn(ctx.Store, []byte{prefixActive}, []byte{prefixActive + 1})
 	if err != nil {
 		return err
 	}
@@ -488,11 +488,8 @@ func step(ctx *contracts.Context, rp *pb.ResearchParams, q *pb.ResearchQuery) er
 		if err != nil {
 			return err
 		}
-		rel, err := hekeys.NewRequest(ctx, q.Researcher, q.Epoch, agg, key)
-		if err != nil {
-			if refusal(err) {
-				return fail(ctx, q, fmt.Sprintf("the result cannot be switched: %v", err))
-			}
+		rel, err := openRequest(ctx, q, agg, key, "the result cannot be switched")
+		if err != nil || rel == nil {
 			return err
 		}
 		q.ReleaseRequest = rel.Id
@@ -526,19 +523,15 @@ func step(ctx *contracts.Context, rp *pb.ResearchParams, q *pb.ResearchQuery) er
 // ActiveQueries lists the queries still in progress, in id order (for the
 // members' workers).
 func ActiveQueries(r contracts.Reader) ([]*pb.ResearchQuery, error) {
-	it, err := r.Iterator([]byte{prefixActive}, []byte{prefixActive + 1}, true)
+	ids, err := contracts.IDsIn(r, []byte{prefixActive}, []byte{prefixActive + 1})
 	if err != nil {
 		return nil, err
 	}
-	var ids []uint64
-	for ; it.Valid(); it.Next() {
-		ids = append(ids, binary.BigEndian.Uint64(it.Value()))
-	}
-	err = it.Error()
-	it.Close()
-	if err != nil {
-		return nil, err
-	}
+	return queriesByID(r, ids)
+}
+
+// queriesByID reads the queries of ids, skipping any that is missing.
+func queriesByID(r contracts.Reader, ids []uint64) ([]*pb.ResearchQuery, error) {
 	out := make([]*pb.ResearchQuery, 0, len(ids))
 	for _, id := range ids {
 		q, err := GetQuery(r, id)

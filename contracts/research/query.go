@@ -1,7 +1,6 @@
 package research
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -89,28 +88,10 @@ func QueryList(r contracts.Reader, parts []string) (proto.Message, error) {
 	}
 	prefix := append([]byte{prefixByResearcher}, a[:]...)
 	end := append(append([]byte{}, prefix...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-	it, err := r.Iterator(prefix, end, true)
+	ids, err := contracts.IDsIn(r, prefix, end)
 	if err != nil {
 		return nil, err
 	}
-	var ids []uint64
-	for ; it.Valid(); it.Next() {
-		ids = append(ids, binary.BigEndian.Uint64(it.Value()))
-	}
-	err = it.Error()
-	it.Close()
-	if err != nil {
-		return nil, err
-	}
-	out := &pb.ResearchQueryList{}
-	for _, id := range ids {
-		q, err := GetQuery(r, id)
-		if err != nil {
-			return nil, err
-		}
-		if q != nil {
-			out.Queries = append(out.Queries, q)
-		}
-	}
-	return out, nil
+	qs, err := queriesByID(r, ids)
+	return &pb.ResearchQueryList{Queries: qs}, err
 }
