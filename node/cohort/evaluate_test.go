@@ -55,7 +55,7 @@ func observationLine(id, patient, status, loinc, at, value string) string {
 //	p2 male, 17 (birthday tomorrow), consents; E110 (not E11); SBP 120; EMER 2024-12-31
 //	p3 no gender, no birth date, refuses; C34 since 2010; HbA1c 7.123; BMI 25
 //	p4 other, 75, dies in 2026, consents; C34.9 twice (onsets 2024-12-01
-//	   and -15); SBP 500 (beyond the bound 400); BMI 22 (and 45 entered in
+//	   and -15); SBP 500 (beyond the bound 300); BMI 22 (and 45 entered in
 //	   error); an Encounter entered in error in 2010
 func fixture(t testing.TB) (*Table, map[string]string) {
 	t.Helper()
@@ -169,9 +169,9 @@ func TestEvaluate(t *testing.T) {
 		{"an age filter excludes the patient without a birth date", "SELECT count() WHERE age >= 0", everyone, map[string]int64{"n": 3}},
 		{"the latest measurement wins and a tie at one instant goes to the greater id", "SELECT sum(hba1c)", everyone,
 			map[string]int64{"n": 2, "sum": 800 + 712}},
-		{"a value beyond its field's bound is clipped in sums", "SELECT sum(sbp) WHERE sbp >= 400", everyone,
-			map[string]int64{"n": 1, "sum": 400}},
-		{"but not in filters", "SELECT count() WHERE sbp = 400", everyone, map[string]int64{"n": 0}},
+		{"a value beyond its field's bound is clipped in sums", "SELECT sum(sbp) WHERE sbp >= 300", everyone,
+			map[string]int64{"n": 1, "sum": 300}},
+		{"but not in filters", "SELECT count() WHERE sbp = 300", everyone, map[string]int64{"n": 0}},
 		{"variance sums the squares of the patients with a value", "SELECT variance(bmi)", everyone,
 			map[string]int64{"n": 3, "sum": 3025 + 2500 + 2200, "sum_sq": 3025*3025 + 2500*2500 + 2200*2200}},
 		{"sex filters match the FHIR gender", "SELECT count() WHERE sex = 'other' OR sex = 'female'", everyone, map[string]int64{"n": 2}},
@@ -189,9 +189,9 @@ func TestEvaluate(t *testing.T) {
 		{"linreg sums XᵀX, Xᵀy and yᵀy over patients with y and every x, clipped", "SELECT linreg(sbp ~ age + bmi)", everyone, map[string]int64{
 			"xtx[0][0]": 2, "xtx[0][1]": 54 + 75, "xtx[0][2]": 3025 + 2200,
 			"xtx[1][1]": 54*54 + 75*75, "xtx[1][2]": 54*3025 + 75*2200, "xtx[2][2]": 3025*3025 + 2200*2200,
-			"xty[0]": 140 + 400, "xty[1]": 54*140 + 75*400, "xty[2]": 3025*140 + 2200*400, "yty": 140*140 + 400*400}},
+			"xty[0]": 140 + 300, "xty[1]": 54*140 + 75*300, "xty[2]": 3025*140 + 2200*300, "yty": 140*140 + 300*300}},
 		{"several statistics fill their own slots", "SELECT count(), mean(sbp) WHERE condition = 'C34'", everyone,
-			map[string]int64{"1:n": 3, "2:n": 2, "2:sum": 140 + 400}},
+			map[string]int64{"1:n": 3, "2:n": 2, "2:sum": 140 + 300}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -197,7 +197,7 @@ func TestNoiseGivesOneValuePerFigure(t *testing.T) {
 // their share to every figure and to the cohort count, many times, and
 // checks the alliance sum's noise against Describe, figure by figure.
 func TestSharesSumToTheDescribedNoise(t *testing.T) {
-	p := planOf(t, "SELECT count(), mean(age), histogram(age; 0, 50, 150)")
+	p := planOf(t, "SELECT count(), mean(age), histogram(age; 0, 50, 130)")
 	const rho, hospitals, members, runs = 2000, 2, 4, 3000
 	r, err := Describe(p, rho, hospitals, members)
 	if err != nil {

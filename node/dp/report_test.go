@@ -39,7 +39,7 @@ func TestDescribe(t *testing.T) {
 			t.Fatalf("report %+v, want a noisy one of weight 4 and no note", r)
 		}
 		unit := math.Sqrt(4000)
-		want := []FigureNoise{{0, "n", 1, unit}, {1, "n", 1, unit}, {1, "sum", 150, 150 * unit}}
+		want := []FigureNoise{{0, "n", 1, unit}, {1, "n", 1, unit}, {1, "sum", 130, 130 * unit}}
 		for i, f := range r.Figures {
 			if f.Statistic != want[i].Statistic || f.Name != want[i].Name || f.Bound != want[i].Bound || math.Abs(f.StdDev-want[i].StdDev) > 1e-9*want[i].StdDev {
 				t.Errorf("figure %d: %+v, want %+v", i, f, want[i])

@@ -3,6 +3,7 @@ package hework
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/medchain/medchain/contracts/pb"
@@ -27,7 +28,7 @@ const activeQueriesPath = "/research/active"
 // and its bytes resent if needed: a second, differently noised answer to
 // the same query is never made while the first may still land.
 func (w *Worker) researchDuty(ctx context.Context) error {
-	if w.cfg.Contributor == nil {
+	if w.cfg.Contributor == nil || os.Getenv(FaultNoResearchEnv) != "" {
 		return nil
 	}
 	list, err := chainrpc.QueryMessage[pb.ResearchQueryList](ctx, w.cfg.Chain, activeQueriesPath)

@@ -152,6 +152,11 @@ func New(cfg Config) (*Worker, error) {
 // know it posted nothing. Never set it in production.
 const FaultHoldSharesEnv = "MEDCHAIN_FAULT_HOLD_KS_SHARES"
 
+// FaultNoResearchEnv is a test hook like FaultHoldSharesEnv: when set, the
+// worker contributes to no research query, so a test can play the
+// hospital itself with contributions whose figures it chose.
+const FaultNoResearchEnv = "MEDCHAIN_FAULT_NO_RESEARCH"
+
 // Start runs the worker in its own goroutine until Stop.
 func (w *Worker) Start() {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -137,4 +138,89 @@ func operatorKeyNamed(t *testing.T, c *Cluster, i int, name string) ed25519.Priv
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestResearchWithDifferentialPrivacy: with DP on, the same question asked
+// four times gets four differently noised answers, each within 6σ of
+// truth.json for the σ node/dp states, and each query takes exactly its ρ
+// from the researcher's budget ledger.
+func TestResearchWithDifferentialPrivacy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	r := genesis.DefaultResearch()
+	r.MinCohort = 5
+	c := startLocalnetWith(t, ctx, Options{Validators: 4, Researcher: true, Research: r})
+	if err := c.WaitKeyCeremony(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(c.Manifest.Dir, "cohort")
+	if err := ImportCohort(ctx, c, ImportOptions{Bin: medchainBinary(t), Dir: dir, Patients: 60, Seed: 11, Say: t.Logf}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth synth.Truth
+	if err := json.Unmarshal(raw, &truth); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Client(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	researcher := operatorKeyNamed(t, c, 0, ResearcherKeyName)
+	addr := pb.AddressOf(researcher.Public().(ed25519.PublicKey))
+	p, lim := researchParams(t, ctx, cl)
+	priv, pub, err := p.GenResearcherKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := truth.Alliance.Stats
+	const rho = 500_000 // ρ = 0.5 a query
+	var answers [][]int64
+	for run := 1; run <= 4; run++ {
+		id, err := submitQuery(ctx, cl, researcher, "SELECT count(), histogram(age; 0,18,40,65,80,120) AS OF '"+truth.RefDate+"'", pub, rho)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rq, err := waitQuery(ctx, cl, id)
+		if err != nil || rq.Status != pb.ResearchQuery_STATUS_RELEASED {
+			t.Fatalf("run %d: query %d: %v %v", run, id, rq, err)
+		}
+		got, sigmas, err := decryptFigures(ctx, cl, p, lim, rq, priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact := append([]int64{int64(st.Count)}, intsOf(st.AgeHistogram.Counts)...)
+		for i := range got {
+			if sigmas[i] <= 0 {
+				t.Fatalf("run %d figure %d: no σ stated", run, i)
+			}
+			if dev := math.Abs(float64(got[i]-exact[i])) / sigmas[i]; dev > 6 {
+				t.Fatalf("run %d figure %d: %d is %.1fσ from truth %d (σ = %.3g)", run, i, got[i], dev, exact[i], sigmas[i])
+			}
+		}
+		var b pb.Budget
+		if err := queryInto(ctx, cl, "/research/budget/"+addr, &b); err != nil {
+			t.Fatal(err)
+		}
+		if b.SpentMicro != uint64(run)*rho {
+			t.Fatalf("run %d: the ledger shows %d spent, want %d", run, b.SpentMicro, uint64(run)*rho)
+		}
+		t.Logf("run %d: query %d answered %v (truth %v, σ of the count %.2f); budget spent %s of %s",
+			run, id, got, exact, sigmas[0], report.FormatMicro(b.SpentMicro), report.FormatMicro(b.GrantedMicro))
+		answers = append(answers, got)
+	}
+	if slices.EqualFunc(answers[:1], answers[1:2], slices.Equal) && slices.EqualFunc(answers[1:2], answers[2:3], slices.Equal) {
+		t.Fatal("three runs gave the same noised answer: no noise was added")
+	}
+}
+
+func intsOf(v []int) []int64 {
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
+	}
+	return out
 }
