@@ -179,6 +179,14 @@ func execSubmit(ctx *contracts.Context, m *pb.SubmitQuery) error {
 	case !rp.DpOff && m.RhoMicro == 0:
 		return invalid("rho_micro must be at least 1: every query spends privacy budget")
 	}
+	if !rp.DpOff {
+		// The hospitals' noise must keep every slot of the sum exact. With
+		// the pinned parameters (16·2^40 of range, wide figures) even
+		// ρ = 10⁻⁶ fits; the check guards other parameter sets.
+		if err := query.CheckRange(plan, m.RhoMicro, query.Shares(len(ep.Members), int(ep.Threshold)), len(ep.Members), lim); err != nil {
+			return fmt.Errorf("%w: %v", contracts.ErrInvalidPayload, err)
+		}
+	}
 	budget, err := GetBudget(ctx.Store, ctx.Signer.Address)
 	if err != nil {
 		return err

@@ -258,12 +258,12 @@ func TestNoiseScalesWithEachFiguresBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := new(big.Rat).Set(c.cohort) // bound 1
-	for i, v := range c.figures {
-		b := big.NewRat(c.bounds[i], 1)
+	base := new(big.Rat).Set(c.Cohort) // bound 1
+	for i, v := range c.Figures {
+		b := big.NewRat(c.Bounds[i], 1)
 		want := new(big.Rat).Mul(base, new(big.Rat).Mul(b, b))
 		if v.Cmp(want) != 0 {
-			t.Errorf("figure %s: σ² = %s, want bound² × %s = %s", c.names[i], v.RatString(), base.RatString(), want.RatString())
+			t.Errorf("figure %s: σ² = %s, want bound² × %s = %s", c.Names[i], v.RatString(), base.RatString(), want.RatString())
 		}
 	}
 	// And the normalised release is exactly ρ-zCDP: Σ over figures of
@@ -275,10 +275,10 @@ func TestNoiseScalesWithEachFiguresBound(t *testing.T) {
 		x.Quo(x, new(big.Rat).Mul(big.NewRat(2*3, 1), share))
 		rho.Add(rho, x)
 	}
-	for i, v := range c.figures {
-		add(c.bounds[i], v)
+	for i, v := range c.Figures {
+		add(c.Bounds[i], v)
 	}
-	add(1, c.cohort)
+	add(1, c.Cohort)
 	if want := big.NewRat(1, MicroPerUnit); rho.Cmp(want) != 0 {
 		t.Fatalf("the release spends ρ = %s, want %s", rho.RatString(), want.RatString())
 	}

@@ -72,18 +72,18 @@ func Describe(plan *query.Plan, rhoMicro uint64, hospitals, contributors int) (*
 	}
 	r := &Report{
 		Rho: float64(rhoMicro) / MicroPerUnit, Delta: ReportDelta,
-		Hospitals: hospitals, Contributors: contributors, Weight: c.weight,
+		Hospitals: hospitals, Contributors: contributors, Weight: c.Weight,
 	}
 	sd := func(share *big.Rat) float64 {
 		v, _ := new(big.Rat).Mul(share, big.NewRat(int64(contributors), 1)).Float64()
 		return math.Sqrt(v)
 	}
-	for i, v := range c.figures {
-		r.Figures = append(r.Figures, FigureNoise{Statistic: c.blocks[i], Name: c.names[i], Bound: c.bounds[i], StdDev: sd(v)})
+	for i, v := range c.Figures {
+		r.Figures = append(r.Figures, FigureNoise{Statistic: c.Blocks[i], Name: c.Names[i], Bound: c.Bounds[i], StdDev: sd(v)})
 		r.Xi += tau(v, hospitals)
 	}
-	r.Cohort = sd(c.cohort)
-	r.Xi += tau(c.cohort, hospitals)
+	r.Cohort = sd(c.Cohort)
+	r.Xi += tau(c.Cohort, hospitals)
 	r.Epsilon = epsilon(r.Rho+r.Xi, ReportDelta)
 	if contributors < hospitals {
 		r.Note = fmt.Sprintf("only %d of the %d noise shares the guarantee counts on are in this result: "+
