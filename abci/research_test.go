@@ -245,11 +245,23 @@ func TestResearchQueryLifecycle(t *testing.T) {
 	if q4.Status != pb.ResearchQuery_STATUS_FAILED || !strings.Contains(q4.Reason, "no member contributed") {
 		t.Fatalf("query 4 after its deadline: %s %q", q4.Status, q4.Reason)
 	}
+	// Query 5: one contribution only, fewer than the N − t + 1 = 2 noise
+	// shares the DP calibration counts on: it fails at its deadline.
+	n.tx(a.researcher, research.TypeSubmit, submit(parse("SELECT sum(age)"), 1_000_000), "ok")
+	n.run(n.all)
+	n.tx(op(1), research.TypeContribute, n.contribution(5, []int64{10, 400}, 10), "ok")
+	n.run(n.all)
+	for range 4 {
+		n.run(n.all)
+	}
+	if q5 := n.query(5); q5.Status != pb.ResearchQuery_STATUS_FAILED || !strings.Contains(q5.Reason, "privacy guarantee") {
+		t.Fatalf("query 5 with one contribution: %s %q", q5.Status, q5.Reason)
+	}
 	var active pb.ResearchQueryList
 	if err := tx.Unmarshal(n.twinApps.query("/research/active", false).Value, &active); err != nil || len(active.Queries) != 1 || active.Queries[0].Id != 3 {
 		t.Fatalf("active queries: %v %v", &active, err)
 	}
-	if err := tx.Unmarshal(n.twinApps.query("/research/budget/"+a.researcher.addr, true).Value, &budget); err != nil || budget.SpentMicro != 4_000_000 {
-		t.Fatalf("budget after four queries: %+v %v", &budget, err)
+	if err := tx.Unmarshal(n.twinApps.query("/research/budget/"+a.researcher.addr, true).Value, &budget); err != nil || budget.SpentMicro != 5_000_000 {
+		t.Fatalf("budget after five queries: %+v %v", &budget, err)
 	}
 }

@@ -466,6 +466,17 @@ func step(ctx *contracts.Context, rp *pb.ResearchParams, q *pb.ResearchQuery) er
 		if len(q.Contributors) == 0 {
 			return fail(ctx, q, fmt.Sprintf("no member contributed by height %d", q.DeadlineHeight))
 		}
+		if !q.DpOff {
+			// The noise is calibrated on m = N − t + 1 hospitals' shares
+			// (docs/DP.md): fewer would release less noise than promised.
+			ep, err := hekeys.GetEpoch(ctx.Store, q.Epoch)
+			if err != nil {
+				return err
+			}
+			if m := query.Shares(len(ep.GetMembers()), int(ep.GetThreshold())); len(q.Contributors) < m {
+				return fail(ctx, q, fmt.Sprintf("only %d hospitals contributed by height %d; the privacy guarantee counts on the noise of %d", len(q.Contributors), q.DeadlineHeight, m))
+			}
+		}
 		return aggregate(ctx, q)
 	case pb.ResearchQuery_STATUS_GATING:
 		req, err := hekeys.GetRequest(ctx.Store, q.GateRequest)
