@@ -2,10 +2,10 @@
 # The project's test command (the README's second set-up command, and CI's).
 # Builds, checks formatting and vet, runs every test with the race detector,
 # then runs every fuzz target for a short bounded time.
-#   FUZZTIME=10s (default) per target; FUZZTIME=0 skips fuzzing.
+#   FUZZTIME=6s (default) per target; FUZZTIME=0 skips fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzztime=${FUZZTIME:-10s}
+fuzztime=${FUZZTIME:-6s}
 
 echo "== go build ./..."
 go build ./...
