@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/medchain/medchain/node/fhir"
+	"github.com/medchain/medchain/node/ingest"
+	"github.com/medchain/medchain/node/vault"
 )
 
 var (
@@ -194,5 +199,67 @@ func TestPepperGenerateImportFingerprint(t *testing.T) {
 				t.Fatalf("exit %d, output %q, want an error containing %q", code, out, tc.want)
 			}
 		})
+	}
+}
+
+func TestPatientPseudonymMatchesTheRelays(t *testing.T) {
+	dir := t.TempDir()
+	home, cohort := filepath.Join(dir, "home"), filepath.Join(dir, "cohort")
+	if out, code := run(t, "", "pepper", "generate", "--out", filepath.Join(dir, "pepper")); code != 0 {
+		t.Fatal(out)
+	}
+	if out, code := run(t, "", "pepper", "import", filepath.Join(dir, "pepper"), "--home", home); code != 0 {
+		t.Fatal(out)
+	}
+	if out, code := run(t, "", "synth", "--hospitals", "1", "--patients", "3", "--seed", "4", "--out", cohort); code != 0 {
+		t.Fatal(out)
+	}
+	file := filepath.Join(cohort, "hospital0", "patients.ndjson")
+	out, code := run(t, "", "patient", "pseudonym", "--home", home, "--fhir", file, "-o", "json")
+	var rows []struct {
+		LocalID   string `json:"local_id"`
+		Pseudonym string `json:"pseudonym"`
+		KeyName   string `json:"key_name"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 3 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	pepper, err := vault.LoadPepper(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := fhir.ReadFile(file, fhir.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range set.Patients {
+		want, err := fhir.Pseudonym(pepper, fhir.IdentityOf(p), ingest.DefaultIdentity)
+		if err != nil || rows[i].LocalID != p.ID || rows[i].Pseudonym != want || rows[i].KeyName != "p-"+want[:16] {
+			t.Fatalf("row %d = %+v, want %s %s (%v)", i, rows[i], p.ID, want, err)
+		}
+		for _, id := range p.Identifier {
+			if strings.Contains(out, id.Value) {
+				t.Fatalf("the output shows identifier %q", id.Value)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an unknown local id is named", []string{"--fhir", file, "--id", "nope"}, `no Patient "nope"`},
+		{"--fhir is required", nil, "--fhir is required"},
+		{"a bad identity selector is refused", []string{"--fhir", file, "--identity", "shoe_size"}, "--identity"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := run(t, "", append([]string{"patient", "pseudonym", "--home", home}, tc.args...)...)
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d: %s", code, out)
+			}
+		})
+	}
+	if out, code := run(t, "", "patient", "pseudonym", "--home", filepath.Join(dir, "nohome"), "--fhir", file); code == 0 || !strings.Contains(out, "pepper") {
+		t.Fatalf("a home without a pepper: exit %d: %s", code, out)
 	}
 }

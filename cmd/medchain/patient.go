@@ -103,6 +103,6 @@ func newPatientCmd() *cobra.Command {
 	erase.Flags().String("record", "", "record id (64 hex digits)")
 	requireFlags(erase, "record")
 
-	pc.AddCommand(enrol, consent, erase)
+	pc.AddCommand(enrol, consent, erase, newPseudonymCmd())
 	return pc
 }
