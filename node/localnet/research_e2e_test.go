@@ -36,23 +36,8 @@ func TestResearchQueriesOnALocalnet(t *testing.T) {
 	begin := time.Now()
 	r := genesis.DefaultResearch()
 	r.DPOff, r.MinCohort, r.ContributionDeadlineBlocks = true, 5, 15
-	c := startLocalnetWith(t, ctx, Options{Validators: 4, Researcher: true, Research: r})
-	if err := c.WaitKeyCeremony(ctx); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(c.Manifest.Dir, "cohort")
+	c, dir, truth := researchLocalnet(t, ctx, r, 40, 7)
 	say := func(format string, a ...any) { t.Logf(format, a...) }
-	if err := ImportCohort(ctx, c, ImportOptions{Bin: medchainBinary(t), Dir: dir, Patients: 40, Seed: 7, Say: say}); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "truth.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var truth synth.Truth
-	if err := json.Unmarshal(raw, &truth); err != nil {
-		t.Fatal(err)
-	}
 	st := truth.Alliance.Stats
 	if st.ByCondition["E84"] >= int(r.MinCohort) || st.HbA1cE11.Count < int(r.MinCohort) || truth.Alliance.SharedPersons == 0 {
 		t.Fatalf("the cohort does not exercise the rules: E84 %d, HbA1c among E11 %d, shared persons %d", st.ByCondition["E84"], st.HbA1cE11.Count, truth.Alliance.SharedPersons)
@@ -149,22 +134,7 @@ func TestResearchWithDifferentialPrivacy(t *testing.T) {
 	defer cancel()
 	r := genesis.DefaultResearch()
 	r.MinCohort = 5
-	c := startLocalnetWith(t, ctx, Options{Validators: 4, Researcher: true, Research: r})
-	if err := c.WaitKeyCeremony(ctx); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(c.Manifest.Dir, "cohort")
-	if err := ImportCohort(ctx, c, ImportOptions{Bin: medchainBinary(t), Dir: dir, Patients: 60, Seed: 11, Say: t.Logf}); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "truth.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var truth synth.Truth
-	if err := json.Unmarshal(raw, &truth); err != nil {
-		t.Fatal(err)
-	}
+	c, _, truth := researchLocalnet(t, ctx, r, 60, 11)
 	cl, err := c.Client(0)
 	if err != nil {
 		t.Fatal(err)
@@ -223,4 +193,29 @@ func intsOf(v []int) []int64 {
 		out[i] = int64(x)
 	}
 	return out
+}
+
+// researchLocalnet starts a 4-validator localnet with a researcher and the
+// research rules r, waits for the key ceremony, has the hospitals import a
+// synthetic cohort of patients each, and returns the cohort's folder and
+// its truth.json.
+func researchLocalnet(t *testing.T, ctx context.Context, r *genesis.Research, patients int, seed int64) (*Cluster, string, *synth.Truth) {
+	t.Helper()
+	c := startLocalnetWith(t, ctx, Options{Validators: 4, Researcher: true, Research: r})
+	if err := c.WaitKeyCeremony(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(c.Manifest.Dir, "cohort")
+	if err := ImportCohort(ctx, c, ImportOptions{Bin: medchainBinary(t), Dir: dir, Patients: patients, Seed: seed, Say: t.Logf}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth synth.Truth
+	if err := json.Unmarshal(raw, &truth); err != nil {
+		t.Fatal(err)
+	}
+	return c, dir, &truth
 }
