@@ -327,3 +327,94 @@ func queryInto(ctx context.Context, cl *client.Client, path string, m proto.Mess
 	}
 	return tx.Unmarshal(q.Value, m)
 }
+
+// QueryRun is one research query's way through the alliance, as its
+// researcher saw it (statuses polled every 50 ms, so each mark is late by
+// up to that).
+type QueryRun struct {
+	ID     uint64
+	Status pb.ResearchQuery_Status
+	// Committed is when the submission was committed; Aggregated when
+	// every contribution was in and summed (status GATING); Gated when the
+	// cohort count was decrypted (RELEASING); Released when the result was
+	// switched to the researcher (RELEASED). All from the submission's
+	// start.
+	Committed, Aggregated, Gated, Released time.Duration
+	// Decrypt is the researcher's local decryption and decoding.
+	Decrypt time.Duration
+	Figures int
+}
+
+// RunQuery submits text as the localnet's researcher (a fresh HE key,
+// rhoMicro of budget) and follows it to its end.
+func RunQuery(ctx context.Context, c *Cluster, text string, rhoMicro uint64) (*QueryRun, error) {
+	cl, err := c.Client(0)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := keyring.Open(node.KeyringDir(c.Manifest.Nodes[0].Home), keyring.BackendTest, nil)
+	if err != nil {
+		return nil, err
+	}
+	researcher, err := kr.Signer(ResearcherKeyName)
+	if err != nil {
+		return nil, err
+	}
+	var ap pb.Params
+	if err := queryInto(ctx, cl, "/params", &ap); err != nil {
+		return nil, err
+	}
+	p, err := report.HEParams(&ap)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := report.Limits(&ap, p)
+	if err != nil {
+		return nil, err
+	}
+	priv, pub, err := p.GenResearcherKey()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	id, err := submitQuery(ctx, cl, researcher, text, pub, rhoMicro)
+	if err != nil {
+		return nil, err
+	}
+	r := &QueryRun{ID: id, Committed: time.Since(start)}
+	for {
+		var rq pb.ResearchQuery
+		if err := queryInto(ctx, cl, fmt.Sprintf("/research/query/%d", id), &rq); err != nil {
+			return nil, err
+		}
+		now := time.Since(start)
+		r.Status = rq.Status
+		switch rq.Status {
+		case pb.ResearchQuery_STATUS_GATING:
+			if r.Aggregated == 0 {
+				r.Aggregated = now
+			}
+		case pb.ResearchQuery_STATUS_RELEASING:
+			if r.Aggregated == 0 {
+				r.Aggregated = now
+			}
+			if r.Gated == 0 {
+				r.Gated = now
+			}
+		case pb.ResearchQuery_STATUS_RELEASED:
+			r.Released = now
+			t0 := time.Now()
+			figs, _, err := decryptFigures(ctx, cl, p, lim, &rq, priv)
+			if err != nil {
+				return nil, err
+			}
+			r.Decrypt, r.Figures = time.Since(t0), len(figs)
+			return r, nil
+		case pb.ResearchQuery_STATUS_REFUSED, pb.ResearchQuery_STATUS_FAILED:
+			return r, fmt.Errorf("query %d: %s: %s", id, rq.Status, rq.Reason)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}

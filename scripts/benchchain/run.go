@@ -28,6 +28,7 @@ import (
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/keyring"
 	"github.com/medchain/medchain/node/localnet"
+	"github.com/medchain/medchain/scripts/internal/cpu"
 )
 
 const (
@@ -93,13 +94,13 @@ type phaseResult struct {
 	CheckP50  float64 `json:"broadcast_sync_p50_ms"` // broadcast_tx_sync round trip
 	CheckP99  float64 `json:"broadcast_sync_p99_ms"`
 
-	Blocks          int     `json:"blocks"`
-	MeanTxsPerBlock float64 `json:"mean_txs_per_block"`
-	MaxTxsPerBlock  int     `json:"max_txs_per_block"`
-	MeanIntervalMs  float64 `json:"mean_block_interval_ms"`
-	LateRounds      int     `json:"heights_decided_after_round_0"`
-	CPU             *cpuUse `json:"cpu,omitempty"`
-	OtherTxs        int     `json:"other_txs_in_blocks"`
+	Blocks          int      `json:"blocks"`
+	MeanTxsPerBlock float64  `json:"mean_txs_per_block"`
+	MaxTxsPerBlock  int      `json:"max_txs_per_block"`
+	MeanIntervalMs  float64  `json:"mean_block_interval_ms"`
+	LateRounds      int      `json:"heights_decided_after_round_0"`
+	CPU             *cpu.Use `json:"cpu,omitempty"`
+	OtherTxs        int      `json:"other_txs_in_blocks"`
 
 	BlockLog []blockRow `json:"blocks_log,omitempty"`
 }
@@ -549,7 +550,7 @@ func timedPhase(outer, ctx context.Context, cfg *config, w *workload, app string
 		return true
 	}
 
-	cpu0 := readCPU()
+	cpu0 := cpu.Read()
 	var wg sync.WaitGroup
 	if paced {
 		res.OfferedRate = spec.rate
@@ -620,7 +621,7 @@ func timedPhase(outer, ctx context.Context, cfg *config, w *workload, app string
 	workersDone.Store(true)
 	ferr := <-followErr
 	stopFollow()
-	res.CPU = readCPU().since(cpu0, runtime.NumCPU())
+	res.CPU = cpu.Read().Since(cpu0, runtime.NumCPU())
 	if ferr != nil {
 		return nil, fmt.Errorf("follow blocks: %w", ferr)
 	}

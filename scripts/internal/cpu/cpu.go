@@ -1,4 +1,7 @@
-package main
+// Package cpu reads where the CPU went while a benchmark ran (Linux /proc):
+// the whole machine, the driver process, and its children (the validators
+// it started). The benchmark drivers in scripts/ share it.
+package cpu
 
 import (
 	"os"
@@ -8,18 +11,18 @@ import (
 	"time"
 )
 
-// cpuSnap is a reading of CPU time (Linux /proc, in clock ticks of 1/100 s):
+// Snap is a reading of CPU time (Linux /proc, in clock ticks of 1/100 s):
 // the whole machine, this driver, and its child processes (the validators).
-type cpuSnap struct {
+type Snap struct {
 	at                 time.Time
 	busy, total        uint64 // all CPUs, from /proc/stat
 	driver, validators uint64 // utime+stime
 	ok                 bool
 }
 
-// cpuUse is where the CPU went during a phase, in cores (1.0 = one CPU busy
+// Use is where the CPU went during a phase, in cores (1.0 = one CPU busy
 // for the whole phase).
-type cpuUse struct {
+type Use struct {
 	Validators float64 `json:"validators_cores"`
 	Driver     float64 `json:"driver_cores"`
 	Other      float64 `json:"other_processes_cores"`
@@ -28,8 +31,9 @@ type cpuUse struct {
 
 const clockTicks = 100 // USER_HZ on Linux
 
-func readCPU() cpuSnap {
-	s := cpuSnap{at: time.Now()}
+// Read takes a Snap now.
+func Read() Snap {
+	s := Snap{at: time.Now()}
 	raw, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return s
@@ -85,8 +89,8 @@ func procTimes(pid int) (ppid int, ticks uint64, ok bool) {
 	return ppid, u + st, true
 }
 
-// since returns the CPU use between b (earlier) and a, in cores.
-func (a cpuSnap) since(b cpuSnap, cpus int) *cpuUse {
+// Since returns the CPU use between b (earlier) and a, in cores.
+func (a Snap) Since(b Snap, cpus int) *Use {
 	if !a.ok || !b.ok || a.total <= b.total {
 		return nil
 	}
@@ -96,7 +100,7 @@ func (a cpuSnap) since(b cpuSnap, cpus int) *cpuUse {
 	}
 	cores := func(ticks uint64) float64 { return float64(ticks) / clockTicks / secs }
 	busy := float64(a.busy-b.busy) / float64(a.total-b.total) * float64(cpus)
-	u := &cpuUse{Validators: cores(a.validators - b.validators), Driver: cores(a.driver - b.driver)}
+	u := &Use{Validators: cores(a.validators - b.validators), Driver: cores(a.driver - b.driver)}
 	u.Other = max(0, busy-u.Validators-u.Driver)
 	u.Idle = max(0, float64(cpus)-busy)
 	return u

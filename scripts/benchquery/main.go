@@ -1,0 +1,108 @@
+// Command benchquery measures encrypted research queries end to end on a
+// 4-validator loopback localnet (scripts/bench-query.sh runs it): the
+// hospitals import a synthetic cohort with `medchain ingest --phased`,
+// then a researcher asks the same questions several times; for each run
+// it reports submit → committed → every contribution aggregated → cohort
+// count decrypted → result switched → decrypted locally, and the CPU the
+// validators (with their workers) used. It prints a Markdown report.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/medchain/medchain/genesis"
+	"github.com/medchain/medchain/node/localnet"
+	"github.com/medchain/medchain/scripts/internal/cpu"
+)
+
+var queries = []struct{ name, text string }{
+	{"the 5 statistics of truth.json (count, age histogram, 61-bin Kaplan–Meier, linreg sbp ~ age + bmi)",
+		"SELECT count(), histogram(age; 0,18,40,65,80,120), survival(C34; 30, 1825), linreg(sbp ~ age + bmi) AS OF '2025-01-01'"},
+	{"HbA1c of diabetics (count, mean, variance)", "SELECT variance(hba1c) WHERE condition = 'E11' AS OF '2025-01-01'"},
+}
+
+func main() {
+	bin := flag.String("bin", "", "the medchain binary (required)")
+	work := flag.String("workdir", "", "an empty folder for the localnet (required)")
+	patients := flag.Int("patients", 1000, "patients per hospital")
+	runs := flag.Int("runs", 3, "runs of each query")
+	command := flag.String("command", "scripts/bench-query.sh", "the command line to print in the report")
+	flag.Parse()
+	if *bin == "" || *work == "" || *patients < 1 || *runs < 1 {
+		fmt.Fprintln(os.Stderr, "benchquery: -bin and -workdir are required; -patients and -runs must be ≥ 1")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *bin, *work, *patients, *runs, *command); err != nil {
+		fmt.Fprintln(os.Stderr, "benchquery:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, bin, work string, patients, runs int, command string) (err error) {
+	r := genesis.DefaultResearch()
+	// Exact results, and no budget limit on repeated runs: the figures are
+	// the cost of the encrypted path (noise drawing is microseconds).
+	r.DPOff, r.MinCohort, r.ContributionDeadlineBlocks = true, 1, 100
+	m, err := localnet.Generate(localnet.Options{Dir: filepath.Join(work, "net"), Validators: 4, ChainID: "medchain-bench-query", Researcher: true, Research: r})
+	if err != nil {
+		return err
+	}
+	c := localnet.NewCluster(bin, m)
+	defer func() {
+		if e := c.StopAll(); e != nil && err == nil {
+			err = e
+		}
+	}()
+	if err := c.StartAll(); err != nil {
+		return err
+	}
+	if err := c.WaitKeyCeremony(ctx); err != nil {
+		return err
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
+	t0 := time.Now()
+	if err := localnet.ImportCohort(ctx, c, localnet.ImportOptions{Bin: bin, Dir: filepath.Join(work, "cohort"), Patients: patients, Seed: 1, Say: say}); err != nil {
+		return err
+	}
+	imported := time.Since(t0)
+
+	fmt.Printf("## Research queries (`%s`)\n\n", command)
+	fmt.Printf("Run %s. Machine: %d CPUs, %s/%s, %s. 4 validators (one OS process each, with its HE worker and research contributor) on 127.0.0.1; %d synthetic patients per hospital imported with `medchain ingest --phased` in %s; DP off (exact results); t = 3.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), patients, imported.Round(time.Second))
+	fmt.Println("| query | run | committed | aggregated | count decrypted | released | researcher decrypts | figures | validator CPU (cores) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, q := range queries {
+		var total []time.Duration
+		for i := 1; i <= runs; i++ {
+			before := cpu.Read()
+			res, err := localnet.RunQuery(ctx, c, q.text, 0)
+			if err != nil {
+				return err
+			}
+			use := cpu.Read().Since(before, runtime.NumCPU())
+			cores := "n/a"
+			if use != nil {
+				cores = fmt.Sprintf("%.2f", use.Validators)
+			}
+			ms := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+			fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %d | %s |\n", q.name, i, ms(res.Committed), ms(res.Aggregated), ms(res.Gated), ms(res.Released),
+				fmt.Sprintf("%.0f ms", float64(res.Decrypt.Microseconds())/1000), res.Figures, cores)
+			total = append(total, res.Released)
+		}
+		slices.Sort(total)
+		say("%s: median submit → released %s", q.name, total[len(total)/2].Round(10*time.Millisecond))
+	}
+	fmt.Println()
+	return nil
+}
