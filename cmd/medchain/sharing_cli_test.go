@@ -158,6 +158,9 @@ func TestSharingCommandsHaveTheCommonFlagsAndTheirRequiredOnes(t *testing.T) {
 		}
 		for _, c := range group.Commands() {
 			path := group.Name() + " " + c.Name()
+			if path == "patient pseudonym" {
+				continue // offline: reads an export and the pepper, never the chain
+			}
 			seen++
 			t.Run(path+" has the common flags and its required ones", func(t *testing.T) {
 				want, ok := required[path]
