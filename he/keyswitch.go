@@ -3,6 +3,7 @@ package he
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -151,17 +152,9 @@ func (p *Params) KeySwitch(ct []byte, shares [][]byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("he: key switch: %w", err)
 	}
-	var sum multiparty.PublicKeySwitchShare
-	for i, b := range shares {
-		var s multiparty.PublicKeySwitchShare
-		if err := p.decode(kindKeySwitchShare, b, &s); err != nil {
-			return nil, fmt.Errorf("share %d: %w", i, err)
-		}
-		if i == 0 {
-			sum = s
-		} else if err := pcks.AggregateShares(sum, s, &sum); err != nil {
-			return nil, fmt.Errorf("he: share %d: %w", i, err)
-		}
+	sum, err := sumShares(p, kindKeySwitchShare, shares, pcks.AggregateShares)
+	if err != nil {
+		return nil, err
 	}
 	out := bgv.NewCiphertext(p.bgv, 1, in.Level())
 	pcks.KeySwitch(in, sum, out)
@@ -216,21 +209,35 @@ func (p *Params) DecryptPublic(ct []byte, shares [][]byte) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("he: decryption: %w", err)
 	}
-	var sum multiparty.KeySwitchShare
-	for i, b := range shares {
-		var s multiparty.KeySwitchShare
-		if err := p.decode(kindDecryptShare, b, &s); err != nil {
-			return nil, fmt.Errorf("share %d: %w", i, err)
-		}
-		if i == 0 {
-			sum = s
-		} else if err := cks.AggregateShares(sum, s, &sum); err != nil {
-			return nil, fmt.Errorf("he: share %d: %w", i, err)
-		}
+	sum, err := sumShares(p, kindDecryptShare, shares, cks.AggregateShares)
+	if err != nil {
+		return nil, err
 	}
 	out := bgv.NewCiphertext(p.bgv, 1, in.Level())
 	cks.KeySwitch(in, sum, out)
 	return p.decryptDecode(rlwe.NewSecretKey(p.bgv), out)
+}
+
+// sumShares decodes shares of kind k (each validated against its
+// template) and adds them with agg, a Lattigo protocol's AggregateShares:
+// the common step of KeySwitch and DecryptPublic.
+func sumShares[S any, PS interface {
+	*S
+	encoding.BinaryUnmarshaler
+}](p *Params, k kind, shares [][]byte, agg func(a, b S, out *S) error) (S, error) {
+	var sum S
+	for i, b := range shares {
+		var s S
+		if err := p.decode(k, b, PS(&s)); err != nil {
+			return sum, fmt.Errorf("share %d: %w", i, err)
+		}
+		if i == 0 {
+			sum = s
+		} else if err := agg(sum, s, &sum); err != nil {
+			return sum, fmt.Errorf("he: share %d: %w", i, err)
+		}
+	}
+	return sum, nil
 }
 
 // MaskDigest returns SHA-256 of the mask c1 of a collective-key ciphertext:

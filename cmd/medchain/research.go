@@ -310,11 +310,7 @@ the HE key, then for the signing key.`,
 			if err != nil {
 				return err
 			}
-			hp, err := report.HEParams(ap)
-			if err != nil {
-				return err
-			}
-			lim, err := report.Limits(ap, hp)
+			hp, lim, err := report.Alliance(ap)
 			if err != nil {
 				return err
 			}
@@ -800,11 +796,7 @@ With differential privacy on, every value carries noise; the report says so.
 			if err != nil {
 				return err
 			}
-			hp, err := report.HEParams(ap)
-			if err != nil {
-				return err
-			}
-			lim, err := report.Limits(ap, hp)
+			hp, lim, err := report.Alliance(ap)
 			if err != nil {
 				return err
 			}

@@ -305,11 +305,7 @@ func releasedResult(ctx context.Context, t *testing.T, m *localnet.Manifest, cli
 	read("/he/epoch/1", &ep)
 	read(fmt.Sprintf("/research/query/%d", sub.ID), &rq)
 	pk := read("/blob/"+hex.EncodeToString(ep.PublicKeyHash), nil)
-	hp, err := report.HEParams(&ap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := report.Limits(&ap, hp)
+	hp, lim, err := report.Alliance(&ap)
 	if err != nil {
 		t.Fatal(err)
 	}

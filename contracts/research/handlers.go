@@ -15,6 +15,7 @@ import (
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/query"
+	"github.com/medchain/medchain/he"
 )
 
 // Tx types and events of this contract.
@@ -111,7 +112,13 @@ func Limits(r contracts.Reader) (query.Limits, error) {
 	if err != nil {
 		return query.Limits{}, err
 	}
-	return query.Limits{MaxSlots: p.Slots(), SlotBound: p.MaxAbs() >> 4, MaxPatients: int64(rp.MaxPatients)}, nil
+	return LimitsOf(p, rp), nil
+}
+
+// LimitsOf is Limits for HE parameters p and research rules rp, for
+// callers that read them from a "/params" answer rather than from state.
+func LimitsOf(p *he.Params, rp *pb.ResearchParams) query.Limits {
+	return query.Limits{MaxSlots: p.Slots(), SlotBound: p.MaxAbs() >> 4, MaxPatients: int64(rp.MaxPatients)}
 }
 
 // GetQuery returns query id, or nil.

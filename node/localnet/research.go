@@ -92,11 +92,7 @@ func ResearchStory(ctx context.Context, c *Cluster, o ResearchOptions) (*Researc
 	if err := queryInto(ctx, cl, "/params", &ap); err != nil {
 		return nil, err
 	}
-	p, err := report.HEParams(&ap)
-	if err != nil {
-		return nil, err
-	}
-	lim, err := report.Limits(&ap, p)
+	p, lim, err := report.Alliance(&ap)
 	if err != nil {
 		return nil, err
 	}
@@ -364,11 +360,7 @@ func RunQuery(ctx context.Context, c *Cluster, text string, rhoMicro uint64) (*Q
 	if err := queryInto(ctx, cl, "/params", &ap); err != nil {
 		return nil, err
 	}
-	p, err := report.HEParams(&ap)
-	if err != nil {
-		return nil, err
-	}
-	lim, err := report.Limits(&ap, p)
+	p, lim, err := report.Alliance(&ap)
 	if err != nil {
 		return nil, err
 	}

@@ -100,11 +100,7 @@ func researchParams(t *testing.T, ctx context.Context, cl *client.Client) (*he.P
 	if err := queryInto(ctx, cl, "/params", &ap); err != nil {
 		t.Fatal(err)
 	}
-	p, err := report.HEParams(&ap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := report.Limits(&ap, p)
+	p, lim, err := report.Alliance(&ap)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/query"
+	"github.com/medchain/medchain/contracts/research"
 	"github.com/medchain/medchain/he"
 )
 
@@ -45,5 +46,16 @@ func Limits(ap *pb.Params, p *he.Params) (query.Limits, error) {
 	if rp == nil || ap.GetHe() == nil {
 		return query.Limits{}, ErrNoResearch
 	}
-	return query.Limits{MaxSlots: p.Slots(), SlotBound: p.MaxAbs() >> 4, MaxPatients: int64(rp.MaxPatients)}, nil
+	return research.LimitsOf(p, rp), nil
+}
+
+// Alliance returns the HE parameters and the query limits of the alliance
+// whose "/params" record is ap.
+func Alliance(ap *pb.Params) (*he.Params, query.Limits, error) {
+	p, err := HEParams(ap)
+	if err != nil {
+		return nil, query.Limits{}, err
+	}
+	lim, err := Limits(ap, p)
+	return p, lim, err
 }
