@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/medchain/medchain/contracts/records"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/ingest"
@@ -52,6 +53,7 @@ func newIngestCmd() *cobra.Command {
 	f.String("patient-passphrase-file", "", "file holding the patient keyring passphrase (mode 0600)")
 	f.Int("batch", ingest.DefaultBatchSize, fmt.Sprintf("txs sent before waiting for their commit (1 to %d)", ingest.MaxBatchSize))
 	f.Duration("timeout", ingest.DefaultCommitTimeout, "how long to wait for one batch to commit")
+	f.Int("steps-per-tx", ingest.DefaultStepsPerTx, fmt.Sprintf("enrolments and record registrations per record.import tx (1 to %d; 1 sends each as its own tx)", records.MaxImportItems))
 	addNodeFlag(cmd)
 	addKeyringFlags(cmd)
 	addOutputFlag(cmd)
@@ -77,6 +79,10 @@ func runIngest(cmd *cobra.Command, _ []string) error {
 	o.KeyringBackend, _ = f.GetString("keyring-backend")
 	o.BatchSize, _ = f.GetInt("batch")
 	o.CommitTimeout, _ = f.GetDuration("timeout")
+	o.StepsPerTx, _ = f.GetInt("steps-per-tx")
+	if o.StepsPerTx == 0 {
+		return fmt.Errorf("--steps-per-tx 0: use 1 to %d", records.MaxImportItems)
+	}
 	if o.BatchSize == 0 {
 		return fmt.Errorf("--batch 0: use 1 to %d", ingest.MaxBatchSize)
 	}

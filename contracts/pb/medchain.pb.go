@@ -588,7 +588,7 @@ func (x ResearchQuery_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResearchQuery_Status.Descriptor instead.
 func (ResearchQuery_Status) EnumDescriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{60, 0}
+	return file_medchain_proto_rawDescGZIP(), []int{62, 0}
 }
 
 // Tx is the signed envelope of every transaction.
@@ -2681,6 +2681,137 @@ func (x *Record) GetErasedBy() string {
 	return ""
 }
 
+// ImportBatch ("record.import"): a hospital operator's bulk import, for a
+// first load of an existing patient base: patient enrolments (or links)
+// and record registrations, each exactly as its own tx would be, applied in
+// order, all or nothing.
+type ImportBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ImportItem          `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportBatch) Reset() {
+	*x = ImportBatch{}
+	mi := &file_medchain_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportBatch) ProtoMessage() {}
+
+func (x *ImportBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportBatch.ProtoReflect.Descriptor instead.
+func (*ImportBatch) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ImportBatch) GetItems() []*ImportItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// ImportItem is one step of an ImportBatch.
+type ImportItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Step:
+	//
+	//	*ImportItem_Enrol
+	//	*ImportItem_Record
+	Step          isImportItem_Step `protobuf_oneof:"step"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportItem) Reset() {
+	*x = ImportItem{}
+	mi := &file_medchain_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportItem) ProtoMessage() {}
+
+func (x *ImportItem) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportItem.ProtoReflect.Descriptor instead.
+func (*ImportItem) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ImportItem) GetStep() isImportItem_Step {
+	if x != nil {
+		return x.Step
+	}
+	return nil
+}
+
+func (x *ImportItem) GetEnrol() *EnrolPatient {
+	if x != nil {
+		if x, ok := x.Step.(*ImportItem_Enrol); ok {
+			return x.Enrol
+		}
+	}
+	return nil
+}
+
+func (x *ImportItem) GetRecord() *RegisterRecord {
+	if x != nil {
+		if x, ok := x.Step.(*ImportItem_Record); ok {
+			return x.Record
+		}
+	}
+	return nil
+}
+
+type isImportItem_Step interface {
+	isImportItem_Step()
+}
+
+type ImportItem_Enrol struct {
+	Enrol *EnrolPatient `protobuf:"bytes,1,opt,name=enrol,proto3,oneof"`
+}
+
+type ImportItem_Record struct {
+	Record *RegisterRecord `protobuf:"bytes,2,opt,name=record,proto3,oneof"`
+}
+
+func (*ImportItem_Enrol) isImportItem_Step() {}
+
+func (*ImportItem_Record) isImportItem_Step() {}
+
 // GrantScope is either a list of record ids (strictly ascending) or a
 // filter: resource types (strictly ascending; a record is in scope when
 // all its types are listed) and an inclusive date range (0 = open).
@@ -2696,7 +2827,7 @@ type GrantScope struct {
 
 func (x *GrantScope) Reset() {
 	*x = GrantScope{}
-	mi := &file_medchain_proto_msgTypes[27]
+	mi := &file_medchain_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2708,7 +2839,7 @@ func (x *GrantScope) String() string {
 func (*GrantScope) ProtoMessage() {}
 
 func (x *GrantScope) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[27]
+	mi := &file_medchain_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2721,7 +2852,7 @@ func (x *GrantScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantScope.ProtoReflect.Descriptor instead.
 func (*GrantScope) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{27}
+	return file_medchain_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GrantScope) GetRecordIds() []string {
@@ -2763,7 +2894,7 @@ type SealedKey struct {
 
 func (x *SealedKey) Reset() {
 	*x = SealedKey{}
-	mi := &file_medchain_proto_msgTypes[28]
+	mi := &file_medchain_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2906,7 @@ func (x *SealedKey) String() string {
 func (*SealedKey) ProtoMessage() {}
 
 func (x *SealedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[28]
+	mi := &file_medchain_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2919,7 @@ func (x *SealedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedKey.ProtoReflect.Descriptor instead.
 func (*SealedKey) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{28}
+	return file_medchain_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SealedKey) GetRecordId() string {
@@ -2824,7 +2955,7 @@ type CreateGrant struct {
 
 func (x *CreateGrant) Reset() {
 	*x = CreateGrant{}
-	mi := &file_medchain_proto_msgTypes[29]
+	mi := &file_medchain_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +2967,7 @@ func (x *CreateGrant) String() string {
 func (*CreateGrant) ProtoMessage() {}
 
 func (x *CreateGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[29]
+	mi := &file_medchain_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +2980,7 @@ func (x *CreateGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrant.ProtoReflect.Descriptor instead.
 func (*CreateGrant) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{29}
+	return file_medchain_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateGrant) GetGrantee() string {
@@ -2911,7 +3042,7 @@ type ForwardGrant struct {
 
 func (x *ForwardGrant) Reset() {
 	*x = ForwardGrant{}
-	mi := &file_medchain_proto_msgTypes[30]
+	mi := &file_medchain_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +3054,7 @@ func (x *ForwardGrant) String() string {
 func (*ForwardGrant) ProtoMessage() {}
 
 func (x *ForwardGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[30]
+	mi := &file_medchain_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3067,7 @@ func (x *ForwardGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardGrant.ProtoReflect.Descriptor instead.
 func (*ForwardGrant) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{30}
+	return file_medchain_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ForwardGrant) GetParent() uint64 {
@@ -2992,7 +3123,7 @@ type RevokeGrant struct {
 
 func (x *RevokeGrant) Reset() {
 	*x = RevokeGrant{}
-	mi := &file_medchain_proto_msgTypes[31]
+	mi := &file_medchain_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3004,7 +3135,7 @@ func (x *RevokeGrant) String() string {
 func (*RevokeGrant) ProtoMessage() {}
 
 func (x *RevokeGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[31]
+	mi := &file_medchain_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3017,7 +3148,7 @@ func (x *RevokeGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrant.ProtoReflect.Descriptor instead.
 func (*RevokeGrant) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{31}
+	return file_medchain_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeGrant) GetGrant() uint64 {
@@ -3054,7 +3185,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_medchain_proto_msgTypes[32]
+	mi := &file_medchain_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3197,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[32]
+	mi := &file_medchain_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3210,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{32}
+	return file_medchain_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Grant) GetId() uint64 {
@@ -3209,7 +3340,7 @@ type RequestAccess struct {
 
 func (x *RequestAccess) Reset() {
 	*x = RequestAccess{}
-	mi := &file_medchain_proto_msgTypes[33]
+	mi := &file_medchain_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3352,7 @@ func (x *RequestAccess) String() string {
 func (*RequestAccess) ProtoMessage() {}
 
 func (x *RequestAccess) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[33]
+	mi := &file_medchain_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3365,7 @@ func (x *RequestAccess) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestAccess.ProtoReflect.Descriptor instead.
 func (*RequestAccess) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{33}
+	return file_medchain_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RequestAccess) GetRecordId() string {
@@ -3286,7 +3417,7 @@ type Review struct {
 
 func (x *Review) Reset() {
 	*x = Review{}
-	mi := &file_medchain_proto_msgTypes[34]
+	mi := &file_medchain_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3298,7 +3429,7 @@ func (x *Review) String() string {
 func (*Review) ProtoMessage() {}
 
 func (x *Review) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[34]
+	mi := &file_medchain_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3311,7 +3442,7 @@ func (x *Review) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Review.ProtoReflect.Descriptor instead.
 func (*Review) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{34}
+	return file_medchain_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Review) GetOpen() bool {
@@ -3371,7 +3502,7 @@ type AccessEntry struct {
 
 func (x *AccessEntry) Reset() {
 	*x = AccessEntry{}
-	mi := &file_medchain_proto_msgTypes[35]
+	mi := &file_medchain_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3383,7 +3514,7 @@ func (x *AccessEntry) String() string {
 func (*AccessEntry) ProtoMessage() {}
 
 func (x *AccessEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[35]
+	mi := &file_medchain_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3396,7 +3527,7 @@ func (x *AccessEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
 func (*AccessEntry) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{35}
+	return file_medchain_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AccessEntry) GetId() uint64 {
@@ -3496,7 +3627,7 @@ type ReviewBreakGlass struct {
 
 func (x *ReviewBreakGlass) Reset() {
 	*x = ReviewBreakGlass{}
-	mi := &file_medchain_proto_msgTypes[36]
+	mi := &file_medchain_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3508,7 +3639,7 @@ func (x *ReviewBreakGlass) String() string {
 func (*ReviewBreakGlass) ProtoMessage() {}
 
 func (x *ReviewBreakGlass) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[36]
+	mi := &file_medchain_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3521,7 +3652,7 @@ func (x *ReviewBreakGlass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewBreakGlass.ProtoReflect.Descriptor instead.
 func (*ReviewBreakGlass) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{36}
+	return file_medchain_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReviewBreakGlass) GetAccess() uint64 {
@@ -3556,7 +3687,7 @@ type EraseRecord struct {
 
 func (x *EraseRecord) Reset() {
 	*x = EraseRecord{}
-	mi := &file_medchain_proto_msgTypes[37]
+	mi := &file_medchain_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3699,7 @@ func (x *EraseRecord) String() string {
 func (*EraseRecord) ProtoMessage() {}
 
 func (x *EraseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[37]
+	mi := &file_medchain_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3581,7 +3712,7 @@ func (x *EraseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseRecord.ProtoReflect.Descriptor instead.
 func (*EraseRecord) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{37}
+	return file_medchain_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *EraseRecord) GetRecordId() string {
@@ -3602,7 +3733,7 @@ type SetConsent struct {
 
 func (x *SetConsent) Reset() {
 	*x = SetConsent{}
-	mi := &file_medchain_proto_msgTypes[38]
+	mi := &file_medchain_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +3745,7 @@ func (x *SetConsent) String() string {
 func (*SetConsent) ProtoMessage() {}
 
 func (x *SetConsent) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[38]
+	mi := &file_medchain_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +3758,7 @@ func (x *SetConsent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsent.ProtoReflect.Descriptor instead.
 func (*SetConsent) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{38}
+	return file_medchain_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetConsent) GetResearch() Consent {
@@ -3650,7 +3781,7 @@ type ConsentRecord struct {
 
 func (x *ConsentRecord) Reset() {
 	*x = ConsentRecord{}
-	mi := &file_medchain_proto_msgTypes[39]
+	mi := &file_medchain_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3662,7 +3793,7 @@ func (x *ConsentRecord) String() string {
 func (*ConsentRecord) ProtoMessage() {}
 
 func (x *ConsentRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[39]
+	mi := &file_medchain_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3675,7 +3806,7 @@ func (x *ConsentRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsentRecord.ProtoReflect.Descriptor instead.
 func (*ConsentRecord) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{39}
+	return file_medchain_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ConsentRecord) GetPseudonym() string {
@@ -3718,7 +3849,7 @@ type SetGateway struct {
 
 func (x *SetGateway) Reset() {
 	*x = SetGateway{}
-	mi := &file_medchain_proto_msgTypes[40]
+	mi := &file_medchain_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +3861,7 @@ func (x *SetGateway) String() string {
 func (*SetGateway) ProtoMessage() {}
 
 func (x *SetGateway) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[40]
+	mi := &file_medchain_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +3874,7 @@ func (x *SetGateway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetGateway.ProtoReflect.Descriptor instead.
 func (*SetGateway) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{40}
+	return file_medchain_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetGateway) GetUrl() string {
@@ -3773,7 +3904,7 @@ type Gateway struct {
 
 func (x *Gateway) Reset() {
 	*x = Gateway{}
-	mi := &file_medchain_proto_msgTypes[41]
+	mi := &file_medchain_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3785,7 +3916,7 @@ func (x *Gateway) String() string {
 func (*Gateway) ProtoMessage() {}
 
 func (x *Gateway) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[41]
+	mi := &file_medchain_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3798,7 +3929,7 @@ func (x *Gateway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gateway.ProtoReflect.Descriptor instead.
 func (*Gateway) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{41}
+	return file_medchain_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Gateway) GetHospital() string {
@@ -3840,7 +3971,7 @@ type RecordList struct {
 
 func (x *RecordList) Reset() {
 	*x = RecordList{}
-	mi := &file_medchain_proto_msgTypes[42]
+	mi := &file_medchain_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3852,7 +3983,7 @@ func (x *RecordList) String() string {
 func (*RecordList) ProtoMessage() {}
 
 func (x *RecordList) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[42]
+	mi := &file_medchain_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3865,7 +3996,7 @@ func (x *RecordList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordList.ProtoReflect.Descriptor instead.
 func (*RecordList) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{42}
+	return file_medchain_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RecordList) GetRecords() []*Record {
@@ -3884,7 +4015,7 @@ type GrantList struct {
 
 func (x *GrantList) Reset() {
 	*x = GrantList{}
-	mi := &file_medchain_proto_msgTypes[43]
+	mi := &file_medchain_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3896,7 +4027,7 @@ func (x *GrantList) String() string {
 func (*GrantList) ProtoMessage() {}
 
 func (x *GrantList) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[43]
+	mi := &file_medchain_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3909,7 +4040,7 @@ func (x *GrantList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantList.ProtoReflect.Descriptor instead.
 func (*GrantList) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{43}
+	return file_medchain_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GrantList) GetGrants() []*Grant {
@@ -3928,7 +4059,7 @@ type AccessList struct {
 
 func (x *AccessList) Reset() {
 	*x = AccessList{}
-	mi := &file_medchain_proto_msgTypes[44]
+	mi := &file_medchain_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3940,7 +4071,7 @@ func (x *AccessList) String() string {
 func (*AccessList) ProtoMessage() {}
 
 func (x *AccessList) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[44]
+	mi := &file_medchain_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3953,7 +4084,7 @@ func (x *AccessList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessList.ProtoReflect.Descriptor instead.
 func (*AccessList) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{44}
+	return file_medchain_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AccessList) GetEntries() []*AccessEntry {
@@ -3972,7 +4103,7 @@ type ConsentHistory struct {
 
 func (x *ConsentHistory) Reset() {
 	*x = ConsentHistory{}
-	mi := &file_medchain_proto_msgTypes[45]
+	mi := &file_medchain_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4115,7 @@ func (x *ConsentHistory) String() string {
 func (*ConsentHistory) ProtoMessage() {}
 
 func (x *ConsentHistory) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[45]
+	mi := &file_medchain_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4128,7 @@ func (x *ConsentHistory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsentHistory.ProtoReflect.Descriptor instead.
 func (*ConsentHistory) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{45}
+	return file_medchain_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ConsentHistory) GetEntries() []*ConsentRecord {
@@ -4021,7 +4152,7 @@ type CommitKeyShare struct {
 
 func (x *CommitKeyShare) Reset() {
 	*x = CommitKeyShare{}
-	mi := &file_medchain_proto_msgTypes[46]
+	mi := &file_medchain_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4033,7 +4164,7 @@ func (x *CommitKeyShare) String() string {
 func (*CommitKeyShare) ProtoMessage() {}
 
 func (x *CommitKeyShare) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[46]
+	mi := &file_medchain_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4046,7 +4177,7 @@ func (x *CommitKeyShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitKeyShare.ProtoReflect.Descriptor instead.
 func (*CommitKeyShare) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{46}
+	return file_medchain_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CommitKeyShare) GetEpoch() uint64 {
@@ -4084,7 +4215,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_medchain_proto_msgTypes[47]
+	mi := &file_medchain_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4227,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[47]
+	mi := &file_medchain_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4240,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{47}
+	return file_medchain_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Filter) GetNode() isFilter_Node {
@@ -4257,7 +4388,7 @@ type FilterList struct {
 
 func (x *FilterList) Reset() {
 	*x = FilterList{}
-	mi := &file_medchain_proto_msgTypes[48]
+	mi := &file_medchain_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4269,7 +4400,7 @@ func (x *FilterList) String() string {
 func (*FilterList) ProtoMessage() {}
 
 func (x *FilterList) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[48]
+	mi := &file_medchain_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4282,7 +4413,7 @@ func (x *FilterList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterList.ProtoReflect.Descriptor instead.
 func (*FilterList) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{48}
+	return file_medchain_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FilterList) GetItems() []*Filter {
@@ -4303,7 +4434,7 @@ type Comparison struct {
 
 func (x *Comparison) Reset() {
 	*x = Comparison{}
-	mi := &file_medchain_proto_msgTypes[49]
+	mi := &file_medchain_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4315,7 +4446,7 @@ func (x *Comparison) String() string {
 func (*Comparison) ProtoMessage() {}
 
 func (x *Comparison) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[49]
+	mi := &file_medchain_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4328,7 +4459,7 @@ func (x *Comparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Comparison.ProtoReflect.Descriptor instead.
 func (*Comparison) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{49}
+	return file_medchain_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Comparison) GetField() Field {
@@ -4363,7 +4494,7 @@ type DateRange struct {
 
 func (x *DateRange) Reset() {
 	*x = DateRange{}
-	mi := &file_medchain_proto_msgTypes[50]
+	mi := &file_medchain_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4375,7 +4506,7 @@ func (x *DateRange) String() string {
 func (*DateRange) ProtoMessage() {}
 
 func (x *DateRange) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[50]
+	mi := &file_medchain_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4388,7 +4519,7 @@ func (x *DateRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DateRange.ProtoReflect.Descriptor instead.
 func (*DateRange) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{50}
+	return file_medchain_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DateRange) GetFrom() uint32 {
@@ -4426,7 +4557,7 @@ type Statistic struct {
 
 func (x *Statistic) Reset() {
 	*x = Statistic{}
-	mi := &file_medchain_proto_msgTypes[51]
+	mi := &file_medchain_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4438,7 +4569,7 @@ func (x *Statistic) String() string {
 func (*Statistic) ProtoMessage() {}
 
 func (x *Statistic) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[51]
+	mi := &file_medchain_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4451,7 +4582,7 @@ func (x *Statistic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statistic.ProtoReflect.Descriptor instead.
 func (*Statistic) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{51}
+	return file_medchain_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Statistic) GetKind() isStatistic_Kind {
@@ -4593,7 +4724,7 @@ type Count struct {
 
 func (x *Count) Reset() {
 	*x = Count{}
-	mi := &file_medchain_proto_msgTypes[52]
+	mi := &file_medchain_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4605,7 +4736,7 @@ func (x *Count) String() string {
 func (*Count) ProtoMessage() {}
 
 func (x *Count) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[52]
+	mi := &file_medchain_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4618,7 +4749,7 @@ func (x *Count) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Count.ProtoReflect.Descriptor instead.
 func (*Count) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{52}
+	return file_medchain_proto_rawDescGZIP(), []int{54}
 }
 
 type FieldStat struct {
@@ -4630,7 +4761,7 @@ type FieldStat struct {
 
 func (x *FieldStat) Reset() {
 	*x = FieldStat{}
-	mi := &file_medchain_proto_msgTypes[53]
+	mi := &file_medchain_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4642,7 +4773,7 @@ func (x *FieldStat) String() string {
 func (*FieldStat) ProtoMessage() {}
 
 func (x *FieldStat) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[53]
+	mi := &file_medchain_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4655,7 +4786,7 @@ func (x *FieldStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldStat.ProtoReflect.Descriptor instead.
 func (*FieldStat) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{53}
+	return file_medchain_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *FieldStat) GetField() Field {
@@ -4677,7 +4808,7 @@ type Histogram struct {
 
 func (x *Histogram) Reset() {
 	*x = Histogram{}
-	mi := &file_medchain_proto_msgTypes[54]
+	mi := &file_medchain_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4689,7 +4820,7 @@ func (x *Histogram) String() string {
 func (*Histogram) ProtoMessage() {}
 
 func (x *Histogram) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[54]
+	mi := &file_medchain_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4702,7 +4833,7 @@ func (x *Histogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
 func (*Histogram) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{54}
+	return file_medchain_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Histogram) GetField() Field {
@@ -4732,7 +4863,7 @@ type Survival struct {
 
 func (x *Survival) Reset() {
 	*x = Survival{}
-	mi := &file_medchain_proto_msgTypes[55]
+	mi := &file_medchain_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4744,7 +4875,7 @@ func (x *Survival) String() string {
 func (*Survival) ProtoMessage() {}
 
 func (x *Survival) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[55]
+	mi := &file_medchain_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4757,7 +4888,7 @@ func (x *Survival) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Survival.ProtoReflect.Descriptor instead.
 func (*Survival) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{55}
+	return file_medchain_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Survival) GetCondition() string {
@@ -4792,7 +4923,7 @@ type Linreg struct {
 
 func (x *Linreg) Reset() {
 	*x = Linreg{}
-	mi := &file_medchain_proto_msgTypes[56]
+	mi := &file_medchain_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4804,7 +4935,7 @@ func (x *Linreg) String() string {
 func (*Linreg) ProtoMessage() {}
 
 func (x *Linreg) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[56]
+	mi := &file_medchain_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4817,7 +4948,7 @@ func (x *Linreg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Linreg.ProtoReflect.Descriptor instead.
 func (*Linreg) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{56}
+	return file_medchain_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Linreg) GetY() Field {
@@ -4848,7 +4979,7 @@ type Query struct {
 
 func (x *Query) Reset() {
 	*x = Query{}
-	mi := &file_medchain_proto_msgTypes[57]
+	mi := &file_medchain_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4860,7 +4991,7 @@ func (x *Query) String() string {
 func (*Query) ProtoMessage() {}
 
 func (x *Query) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[57]
+	mi := &file_medchain_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4873,7 +5004,7 @@ func (x *Query) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Query.ProtoReflect.Descriptor instead.
 func (*Query) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{57}
+	return file_medchain_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Query) GetStatistics() []*Statistic {
@@ -4919,7 +5050,7 @@ type ResearchParams struct {
 
 func (x *ResearchParams) Reset() {
 	*x = ResearchParams{}
-	mi := &file_medchain_proto_msgTypes[58]
+	mi := &file_medchain_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4931,7 +5062,7 @@ func (x *ResearchParams) String() string {
 func (*ResearchParams) ProtoMessage() {}
 
 func (x *ResearchParams) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[58]
+	mi := &file_medchain_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4944,7 +5075,7 @@ func (x *ResearchParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResearchParams.ProtoReflect.Descriptor instead.
 func (*ResearchParams) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{58}
+	return file_medchain_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ResearchParams) GetMinCohort() uint64 {
@@ -4997,7 +5128,7 @@ type SubmitQuery struct {
 
 func (x *SubmitQuery) Reset() {
 	*x = SubmitQuery{}
-	mi := &file_medchain_proto_msgTypes[59]
+	mi := &file_medchain_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5009,7 +5140,7 @@ func (x *SubmitQuery) String() string {
 func (*SubmitQuery) ProtoMessage() {}
 
 func (x *SubmitQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[59]
+	mi := &file_medchain_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5022,7 +5153,7 @@ func (x *SubmitQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitQuery.ProtoReflect.Descriptor instead.
 func (*SubmitQuery) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{59}
+	return file_medchain_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SubmitQuery) GetQuery() *Query {
@@ -5075,7 +5206,7 @@ type ResearchQuery struct {
 
 func (x *ResearchQuery) Reset() {
 	*x = ResearchQuery{}
-	mi := &file_medchain_proto_msgTypes[60]
+	mi := &file_medchain_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5087,7 +5218,7 @@ func (x *ResearchQuery) String() string {
 func (*ResearchQuery) ProtoMessage() {}
 
 func (x *ResearchQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[60]
+	mi := &file_medchain_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5100,7 +5231,7 @@ func (x *ResearchQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResearchQuery.ProtoReflect.Descriptor instead.
 func (*ResearchQuery) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{60}
+	return file_medchain_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ResearchQuery) GetId() uint64 {
@@ -5257,7 +5388,7 @@ type Contribute struct {
 
 func (x *Contribute) Reset() {
 	*x = Contribute{}
-	mi := &file_medchain_proto_msgTypes[61]
+	mi := &file_medchain_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5269,7 +5400,7 @@ func (x *Contribute) String() string {
 func (*Contribute) ProtoMessage() {}
 
 func (x *Contribute) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[61]
+	mi := &file_medchain_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5282,7 +5413,7 @@ func (x *Contribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contribute.ProtoReflect.Descriptor instead.
 func (*Contribute) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{61}
+	return file_medchain_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Contribute) GetQuery() uint64 {
@@ -5320,7 +5451,7 @@ type Contribution struct {
 
 func (x *Contribution) Reset() {
 	*x = Contribution{}
-	mi := &file_medchain_proto_msgTypes[62]
+	mi := &file_medchain_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5332,7 +5463,7 @@ func (x *Contribution) String() string {
 func (*Contribution) ProtoMessage() {}
 
 func (x *Contribution) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[62]
+	mi := &file_medchain_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5345,7 +5476,7 @@ func (x *Contribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contribution.ProtoReflect.Descriptor instead.
 func (*Contribution) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{62}
+	return file_medchain_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Contribution) GetQuery() uint64 {
@@ -5395,7 +5526,7 @@ type Budget struct {
 
 func (x *Budget) Reset() {
 	*x = Budget{}
-	mi := &file_medchain_proto_msgTypes[63]
+	mi := &file_medchain_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5407,7 +5538,7 @@ func (x *Budget) String() string {
 func (*Budget) ProtoMessage() {}
 
 func (x *Budget) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[63]
+	mi := &file_medchain_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5420,7 +5551,7 @@ func (x *Budget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Budget.ProtoReflect.Descriptor instead.
 func (*Budget) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{63}
+	return file_medchain_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Budget) GetResearcher() string {
@@ -5454,7 +5585,7 @@ type ResearchQueryList struct {
 
 func (x *ResearchQueryList) Reset() {
 	*x = ResearchQueryList{}
-	mi := &file_medchain_proto_msgTypes[64]
+	mi := &file_medchain_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5466,7 +5597,7 @@ func (x *ResearchQueryList) String() string {
 func (*ResearchQueryList) ProtoMessage() {}
 
 func (x *ResearchQueryList) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[64]
+	mi := &file_medchain_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5479,7 +5610,7 @@ func (x *ResearchQueryList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResearchQueryList.ProtoReflect.Descriptor instead.
 func (*ResearchQueryList) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{64}
+	return file_medchain_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ResearchQueryList) GetQueries() []*ResearchQuery {
@@ -5500,7 +5631,7 @@ type ResearchSubjects struct {
 
 func (x *ResearchSubjects) Reset() {
 	*x = ResearchSubjects{}
-	mi := &file_medchain_proto_msgTypes[65]
+	mi := &file_medchain_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5512,7 +5643,7 @@ func (x *ResearchSubjects) String() string {
 func (*ResearchSubjects) ProtoMessage() {}
 
 func (x *ResearchSubjects) ProtoReflect() protoreflect.Message {
-	mi := &file_medchain_proto_msgTypes[65]
+	mi := &file_medchain_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5525,7 +5656,7 @@ func (x *ResearchSubjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResearchSubjects.ProtoReflect.Descriptor instead.
 func (*ResearchSubjects) Descriptor() ([]byte, []int) {
-	return file_medchain_proto_rawDescGZIP(), []int{65}
+	return file_medchain_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ResearchSubjects) GetPseudonyms() []string {
@@ -5712,7 +5843,14 @@ const file_medchain_proto_rawDesc = "" +
 	" \x01(\x03R\x06height\x12\x16\n" +
 	"\x06erased\x18\v \x01(\bR\x06erased\x12#\n" +
 	"\rerased_height\x18\f \x01(\x03R\ferasedHeight\x12\x1b\n" +
-	"\terased_by\x18\r \x01(\tR\berasedBy\"\x88\x01\n" +
+	"\terased_by\x18\r \x01(\tR\berasedBy\"<\n" +
+	"\vImportBatch\x12-\n" +
+	"\x05items\x18\x01 \x03(\v2\x17.medchain.v1.ImportItemR\x05items\"~\n" +
+	"\n" +
+	"ImportItem\x121\n" +
+	"\x05enrol\x18\x01 \x01(\v2\x19.medchain.v1.EnrolPatientH\x00R\x05enrol\x125\n" +
+	"\x06record\x18\x02 \x01(\v2\x1b.medchain.v1.RegisterRecordH\x00R\x06recordB\x06\n" +
+	"\x04step\"\x88\x01\n" +
 	"\n" +
 	"GrantScope\x12\x1d\n" +
 	"\n" +
@@ -6014,7 +6152,7 @@ func file_medchain_proto_rawDescGZIP() []byte {
 }
 
 var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_medchain_proto_goTypes = []any{
 	(Role)(0),                     // 0: medchain.v1.Role
 	(Purpose)(0),                  // 1: medchain.v1.Purpose
@@ -6053,50 +6191,52 @@ var file_medchain_proto_goTypes = []any{
 	(*Patient)(nil),               // 34: medchain.v1.Patient
 	(*RegisterRecord)(nil),        // 35: medchain.v1.RegisterRecord
 	(*Record)(nil),                // 36: medchain.v1.Record
-	(*GrantScope)(nil),            // 37: medchain.v1.GrantScope
-	(*SealedKey)(nil),             // 38: medchain.v1.SealedKey
-	(*CreateGrant)(nil),           // 39: medchain.v1.CreateGrant
-	(*ForwardGrant)(nil),          // 40: medchain.v1.ForwardGrant
-	(*RevokeGrant)(nil),           // 41: medchain.v1.RevokeGrant
-	(*Grant)(nil),                 // 42: medchain.v1.Grant
-	(*RequestAccess)(nil),         // 43: medchain.v1.RequestAccess
-	(*Review)(nil),                // 44: medchain.v1.Review
-	(*AccessEntry)(nil),           // 45: medchain.v1.AccessEntry
-	(*ReviewBreakGlass)(nil),      // 46: medchain.v1.ReviewBreakGlass
-	(*EraseRecord)(nil),           // 47: medchain.v1.EraseRecord
-	(*SetConsent)(nil),            // 48: medchain.v1.SetConsent
-	(*ConsentRecord)(nil),         // 49: medchain.v1.ConsentRecord
-	(*SetGateway)(nil),            // 50: medchain.v1.SetGateway
-	(*Gateway)(nil),               // 51: medchain.v1.Gateway
-	(*RecordList)(nil),            // 52: medchain.v1.RecordList
-	(*GrantList)(nil),             // 53: medchain.v1.GrantList
-	(*AccessList)(nil),            // 54: medchain.v1.AccessList
-	(*ConsentHistory)(nil),        // 55: medchain.v1.ConsentHistory
-	(*CommitKeyShare)(nil),        // 56: medchain.v1.CommitKeyShare
-	(*Filter)(nil),                // 57: medchain.v1.Filter
-	(*FilterList)(nil),            // 58: medchain.v1.FilterList
-	(*Comparison)(nil),            // 59: medchain.v1.Comparison
-	(*DateRange)(nil),             // 60: medchain.v1.DateRange
-	(*Statistic)(nil),             // 61: medchain.v1.Statistic
-	(*Count)(nil),                 // 62: medchain.v1.Count
-	(*FieldStat)(nil),             // 63: medchain.v1.FieldStat
-	(*Histogram)(nil),             // 64: medchain.v1.Histogram
-	(*Survival)(nil),              // 65: medchain.v1.Survival
-	(*Linreg)(nil),                // 66: medchain.v1.Linreg
-	(*Query)(nil),                 // 67: medchain.v1.Query
-	(*ResearchParams)(nil),        // 68: medchain.v1.ResearchParams
-	(*SubmitQuery)(nil),           // 69: medchain.v1.SubmitQuery
-	(*ResearchQuery)(nil),         // 70: medchain.v1.ResearchQuery
-	(*Contribute)(nil),            // 71: medchain.v1.Contribute
-	(*Contribution)(nil),          // 72: medchain.v1.Contribution
-	(*Budget)(nil),                // 73: medchain.v1.Budget
-	(*ResearchQueryList)(nil),     // 74: medchain.v1.ResearchQueryList
-	(*ResearchSubjects)(nil),      // 75: medchain.v1.ResearchSubjects
+	(*ImportBatch)(nil),           // 37: medchain.v1.ImportBatch
+	(*ImportItem)(nil),            // 38: medchain.v1.ImportItem
+	(*GrantScope)(nil),            // 39: medchain.v1.GrantScope
+	(*SealedKey)(nil),             // 40: medchain.v1.SealedKey
+	(*CreateGrant)(nil),           // 41: medchain.v1.CreateGrant
+	(*ForwardGrant)(nil),          // 42: medchain.v1.ForwardGrant
+	(*RevokeGrant)(nil),           // 43: medchain.v1.RevokeGrant
+	(*Grant)(nil),                 // 44: medchain.v1.Grant
+	(*RequestAccess)(nil),         // 45: medchain.v1.RequestAccess
+	(*Review)(nil),                // 46: medchain.v1.Review
+	(*AccessEntry)(nil),           // 47: medchain.v1.AccessEntry
+	(*ReviewBreakGlass)(nil),      // 48: medchain.v1.ReviewBreakGlass
+	(*EraseRecord)(nil),           // 49: medchain.v1.EraseRecord
+	(*SetConsent)(nil),            // 50: medchain.v1.SetConsent
+	(*ConsentRecord)(nil),         // 51: medchain.v1.ConsentRecord
+	(*SetGateway)(nil),            // 52: medchain.v1.SetGateway
+	(*Gateway)(nil),               // 53: medchain.v1.Gateway
+	(*RecordList)(nil),            // 54: medchain.v1.RecordList
+	(*GrantList)(nil),             // 55: medchain.v1.GrantList
+	(*AccessList)(nil),            // 56: medchain.v1.AccessList
+	(*ConsentHistory)(nil),        // 57: medchain.v1.ConsentHistory
+	(*CommitKeyShare)(nil),        // 58: medchain.v1.CommitKeyShare
+	(*Filter)(nil),                // 59: medchain.v1.Filter
+	(*FilterList)(nil),            // 60: medchain.v1.FilterList
+	(*Comparison)(nil),            // 61: medchain.v1.Comparison
+	(*DateRange)(nil),             // 62: medchain.v1.DateRange
+	(*Statistic)(nil),             // 63: medchain.v1.Statistic
+	(*Count)(nil),                 // 64: medchain.v1.Count
+	(*FieldStat)(nil),             // 65: medchain.v1.FieldStat
+	(*Histogram)(nil),             // 66: medchain.v1.Histogram
+	(*Survival)(nil),              // 67: medchain.v1.Survival
+	(*Linreg)(nil),                // 68: medchain.v1.Linreg
+	(*Query)(nil),                 // 69: medchain.v1.Query
+	(*ResearchParams)(nil),        // 70: medchain.v1.ResearchParams
+	(*SubmitQuery)(nil),           // 71: medchain.v1.SubmitQuery
+	(*ResearchQuery)(nil),         // 72: medchain.v1.ResearchQuery
+	(*Contribute)(nil),            // 73: medchain.v1.Contribute
+	(*Contribution)(nil),          // 74: medchain.v1.Contribution
+	(*Budget)(nil),                // 75: medchain.v1.Budget
+	(*ResearchQueryList)(nil),     // 76: medchain.v1.ResearchQueryList
+	(*ResearchSubjects)(nil),      // 77: medchain.v1.ResearchSubjects
 }
 var file_medchain_proto_depIdxs = []int32{
 	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
 	15, // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
-	68, // 2: medchain.v1.Params.research:type_name -> medchain.v1.ResearchParams
+	70, // 2: medchain.v1.Params.research:type_name -> medchain.v1.ResearchParams
 	0,  // 3: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
 	13, // 4: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
 	20, // 5: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
@@ -6104,57 +6244,60 @@ var file_medchain_proto_depIdxs = []int32{
 	8,  // 7: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
 	27, // 8: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
 	2,  // 9: medchain.v1.EnrolPatient.research_consent:type_name -> medchain.v1.Consent
-	37, // 10: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
-	1,  // 11: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
-	38, // 12: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
-	1,  // 13: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
-	38, // 14: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
-	37, // 15: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
-	1,  // 16: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
-	1,  // 17: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
-	3,  // 18: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
-	1,  // 19: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
-	4,  // 20: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
-	44, // 21: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
-	3,  // 22: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
-	2,  // 23: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
-	2,  // 24: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
-	36, // 25: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
-	42, // 26: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
-	45, // 27: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
-	49, // 28: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
-	58, // 29: medchain.v1.Filter.and:type_name -> medchain.v1.FilterList
-	58, // 30: medchain.v1.Filter.or:type_name -> medchain.v1.FilterList
-	57, // 31: medchain.v1.Filter.not:type_name -> medchain.v1.Filter
-	59, // 32: medchain.v1.Filter.compare:type_name -> medchain.v1.Comparison
-	6,  // 33: medchain.v1.Filter.sex:type_name -> medchain.v1.Sex
-	60, // 34: medchain.v1.Filter.seen:type_name -> medchain.v1.DateRange
-	57, // 35: medchain.v1.FilterList.items:type_name -> medchain.v1.Filter
-	5,  // 36: medchain.v1.Comparison.field:type_name -> medchain.v1.Field
-	7,  // 37: medchain.v1.Comparison.op:type_name -> medchain.v1.CmpOp
-	62, // 38: medchain.v1.Statistic.count:type_name -> medchain.v1.Count
-	63, // 39: medchain.v1.Statistic.sum:type_name -> medchain.v1.FieldStat
-	63, // 40: medchain.v1.Statistic.mean:type_name -> medchain.v1.FieldStat
-	63, // 41: medchain.v1.Statistic.variance:type_name -> medchain.v1.FieldStat
-	63, // 42: medchain.v1.Statistic.stddev:type_name -> medchain.v1.FieldStat
-	64, // 43: medchain.v1.Statistic.histogram:type_name -> medchain.v1.Histogram
-	65, // 44: medchain.v1.Statistic.survival:type_name -> medchain.v1.Survival
-	66, // 45: medchain.v1.Statistic.linreg:type_name -> medchain.v1.Linreg
-	5,  // 46: medchain.v1.FieldStat.field:type_name -> medchain.v1.Field
-	5,  // 47: medchain.v1.Histogram.field:type_name -> medchain.v1.Field
-	5,  // 48: medchain.v1.Linreg.y:type_name -> medchain.v1.Field
-	5,  // 49: medchain.v1.Linreg.x:type_name -> medchain.v1.Field
-	61, // 50: medchain.v1.Query.statistics:type_name -> medchain.v1.Statistic
-	57, // 51: medchain.v1.Query.where:type_name -> medchain.v1.Filter
-	67, // 52: medchain.v1.SubmitQuery.query:type_name -> medchain.v1.Query
-	67, // 53: medchain.v1.ResearchQuery.query:type_name -> medchain.v1.Query
-	9,  // 54: medchain.v1.ResearchQuery.status:type_name -> medchain.v1.ResearchQuery.Status
-	70, // 55: medchain.v1.ResearchQueryList.queries:type_name -> medchain.v1.ResearchQuery
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	38, // 10: medchain.v1.ImportBatch.items:type_name -> medchain.v1.ImportItem
+	31, // 11: medchain.v1.ImportItem.enrol:type_name -> medchain.v1.EnrolPatient
+	35, // 12: medchain.v1.ImportItem.record:type_name -> medchain.v1.RegisterRecord
+	39, // 13: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 14: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
+	40, // 15: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
+	1,  // 16: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
+	40, // 17: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
+	39, // 18: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 19: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
+	1,  // 20: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
+	3,  // 21: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
+	1,  // 22: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
+	4,  // 23: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
+	46, // 24: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
+	3,  // 25: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
+	2,  // 26: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
+	2,  // 27: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
+	36, // 28: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
+	44, // 29: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
+	47, // 30: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
+	51, // 31: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
+	60, // 32: medchain.v1.Filter.and:type_name -> medchain.v1.FilterList
+	60, // 33: medchain.v1.Filter.or:type_name -> medchain.v1.FilterList
+	59, // 34: medchain.v1.Filter.not:type_name -> medchain.v1.Filter
+	61, // 35: medchain.v1.Filter.compare:type_name -> medchain.v1.Comparison
+	6,  // 36: medchain.v1.Filter.sex:type_name -> medchain.v1.Sex
+	62, // 37: medchain.v1.Filter.seen:type_name -> medchain.v1.DateRange
+	59, // 38: medchain.v1.FilterList.items:type_name -> medchain.v1.Filter
+	5,  // 39: medchain.v1.Comparison.field:type_name -> medchain.v1.Field
+	7,  // 40: medchain.v1.Comparison.op:type_name -> medchain.v1.CmpOp
+	64, // 41: medchain.v1.Statistic.count:type_name -> medchain.v1.Count
+	65, // 42: medchain.v1.Statistic.sum:type_name -> medchain.v1.FieldStat
+	65, // 43: medchain.v1.Statistic.mean:type_name -> medchain.v1.FieldStat
+	65, // 44: medchain.v1.Statistic.variance:type_name -> medchain.v1.FieldStat
+	65, // 45: medchain.v1.Statistic.stddev:type_name -> medchain.v1.FieldStat
+	66, // 46: medchain.v1.Statistic.histogram:type_name -> medchain.v1.Histogram
+	67, // 47: medchain.v1.Statistic.survival:type_name -> medchain.v1.Survival
+	68, // 48: medchain.v1.Statistic.linreg:type_name -> medchain.v1.Linreg
+	5,  // 49: medchain.v1.FieldStat.field:type_name -> medchain.v1.Field
+	5,  // 50: medchain.v1.Histogram.field:type_name -> medchain.v1.Field
+	5,  // 51: medchain.v1.Linreg.y:type_name -> medchain.v1.Field
+	5,  // 52: medchain.v1.Linreg.x:type_name -> medchain.v1.Field
+	63, // 53: medchain.v1.Query.statistics:type_name -> medchain.v1.Statistic
+	59, // 54: medchain.v1.Query.where:type_name -> medchain.v1.Filter
+	69, // 55: medchain.v1.SubmitQuery.query:type_name -> medchain.v1.Query
+	69, // 56: medchain.v1.ResearchQuery.query:type_name -> medchain.v1.Query
+	9,  // 57: medchain.v1.ResearchQuery.status:type_name -> medchain.v1.ResearchQuery.Status
+	72, // 58: medchain.v1.ResearchQueryList.queries:type_name -> medchain.v1.ResearchQuery
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_medchain_proto_init() }
@@ -6162,7 +6305,11 @@ func file_medchain_proto_init() {
 	if File_medchain_proto != nil {
 		return
 	}
-	file_medchain_proto_msgTypes[47].OneofWrappers = []any{
+	file_medchain_proto_msgTypes[28].OneofWrappers = []any{
+		(*ImportItem_Enrol)(nil),
+		(*ImportItem_Record)(nil),
+	}
+	file_medchain_proto_msgTypes[49].OneofWrappers = []any{
 		(*Filter_And)(nil),
 		(*Filter_Or)(nil),
 		(*Filter_Not)(nil),
@@ -6172,7 +6319,7 @@ func file_medchain_proto_init() {
 		(*Filter_EncounterClass)(nil),
 		(*Filter_Seen)(nil),
 	}
-	file_medchain_proto_msgTypes[51].OneofWrappers = []any{
+	file_medchain_proto_msgTypes[53].OneofWrappers = []any{
 		(*Statistic_Count)(nil),
 		(*Statistic_Sum)(nil),
 		(*Statistic_Mean)(nil),
@@ -6188,7 +6335,7 @@ func file_medchain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   66,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

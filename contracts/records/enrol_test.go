@@ -21,6 +21,7 @@ func TestHandlersListExactlyTheirRoles(t *testing.T) {
 		records.TypeUpdateDoctor: {op},
 		records.TypeSetGateway:   {op},
 		records.TypeRegister:     {op},
+		records.TypeImport:       {op},
 		records.TypeErase:        {op, pt},
 		records.TypeGrant:        {pt},
 		records.TypeForward:      {dr},

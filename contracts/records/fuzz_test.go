@@ -41,6 +41,10 @@ func FuzzRecordsPayload(f *testing.F) {
 	seed(index[records.TypeUpdateDoctor], 0, &pb.UpdateDoctor{Doctor: s.a, Emergency: true})
 	seed(index[records.TypeSetGateway], 0, &pb.SetGateway{Url: "https://gw", CertSha256: make([]byte, 32)})
 	seed(index[records.TypeRegister], 0, registerMsg("fz", s.pPid, 20240101, "Observation"))
+	seed(index[records.TypeImport], 0, &pb.ImportBatch{Items: []*pb.ImportItem{
+		{Step: &pb.ImportItem_Enrol{Enrol: &pb.EnrolPatient{Pseudonym: pidOf("fz-new"), Pubkey: edPub("fz-new"), SealPubkey: sealPub("fz-new")}}},
+		{Step: &pb.ImportItem_Record{Record: registerMsg("fz2", pidOf("fz-new"), 20240101, "Encounter")}},
+	}})
 	seed(index[records.TypeErase], 7, &pb.EraseRecord{RecordId: s.p1})
 	seed(index[records.TypeGrant], 7, byIDs(s.b, s.p1))
 	seed(index[records.TypeForward], 4, &pb.ForwardGrant{Parent: 2, Grantee: s.emergency, Purposes: treatment, ExpiryHeight: 40, Keys: keysFor(s.emergency, s.p1, s.p2)})

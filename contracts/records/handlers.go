@@ -18,6 +18,7 @@ const (
 	TypeUpdateDoctor = "doctor.update"
 	TypeSetGateway   = "hospital.gateway"
 	TypeRegister     = "record.register"
+	TypeImport       = "record.import"
 	TypeErase        = "record.erase"
 	TypeGrant        = "grant.create"
 	TypeForward      = "grant.forward"
@@ -117,6 +118,7 @@ func Handlers() []contracts.Handler {
 		handler(TypeUpdateDoctor, operator, validateUpdateDoctor, execUpdateDoctor),
 		handler(TypeSetGateway, operator, validateSetGateway, execSetGateway),
 		handler(TypeRegister, operator, validateRegister, execRegister),
+		handler(TypeImport, operator, validateImport, execImport),
 		handler(TypeErase, []pb.Role{pb.Role_ROLE_OPERATOR, pb.Role_ROLE_PATIENT}, validateErase, execErase),
 		handler(TypeGrant, patient, validateGrant, execGrant),
 		handler(TypeForward, doctor, validateForward, execForward),

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medchain/medchain/node/chainrpc"
 	"github.com/medchain/medchain/node/fhir"
 	"github.com/medchain/medchain/node/keyring"
 	"github.com/medchain/medchain/node/vault"
@@ -65,7 +66,8 @@ func TestTwoHospitalsImportTheirExports(t *testing.T) {
 		if r.RecordsEncrypted != len(exp[0].records) || r.Patients != len(exp[0].patients) || r.PatientKeysCreated != 2*len(exp[0].patients) {
 			t.Fatalf("read %+v; want %d records, %d patients", r, len(exp[0].records), len(exp[0].patients))
 		}
-		if p.PatientsEnrolled != len(exp[0].patients) || p.RecordsRegistered != len(exp[0].records) || p.Txs != p.PatientsEnrolled+p.RecordsRegistered {
+		steps := p.PatientsEnrolled + p.RecordsRegistered
+		if p.PatientsEnrolled != len(exp[0].patients) || p.RecordsRegistered != len(exp[0].records) || p.Txs != (steps+DefaultStepsPerTx-1)/DefaultStepsPerTx {
 			t.Fatalf("push %+v", p)
 		}
 		verifyImported(t, ctx, c, hs[0].home, exp[0], keyrings...)
@@ -215,12 +217,13 @@ func TestAnInterruptedReadResumesFromTheVault(t *testing.T) {
 // waits for them, finds them committed, and sends only the rest.
 func TestAnInterruptedPushResumesWithoutDuplicates(t *testing.T) {
 	cases := []struct {
-		name         string
-		batch, after int
+		name                string
+		batch, steps, after int
 	}{
-		{"the connection drops in the first batch", 500, 7},
-		{"the connection drops after two committed batches", 5, 13},
-		{"the connection drops before anything is sent", 500, 0},
+		{"the connection drops in the first batch", 500, 1, 7},
+		{"the connection drops after two committed batches", 5, 1, 13},
+		{"the connection drops before anything is sent", 500, 1, 0},
+		{"the connection drops after two committed batches of record.import txs", 2, 3, 5},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,7 +233,7 @@ func TestAnInterruptedPushResumesWithoutDuplicates(t *testing.T) {
 			dir := filepath.Join(cohort, "hospital0")
 			exp := expectFrom(t, "h1", pepperOf(t, hs[0]), dir)
 			o := options(hs[0], dir)
-			o.BatchSize = tc.batch
+			o.BatchSize, o.StepsPerTx = tc.batch, tc.steps
 			if _, err := Read(ctx, o); err != nil {
 				t.Fatal(err)
 			}
@@ -247,8 +250,9 @@ func TestAnInterruptedPushResumesWithoutDuplicates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.PatientsAlready+p.RecordsAlready != inMempool {
-				t.Fatalf("push after the drop: %+v; want the %d txs left in the mempool found committed", p, inMempool)
+			// The txs sent before the drop are full: tc.steps steps each.
+			if p.PatientsAlready+p.RecordsAlready != inMempool*tc.steps {
+				t.Fatalf("push after the drop: %+v; want the %d steps of the %d txs left in the mempool found committed", p, inMempool*tc.steps, inMempool)
 			}
 			verifyImported(t, ctx, c, hs[0].home, exp, DefaultPatientKeyringDir(hs[0].home))
 			for h, r := range c.results {
@@ -441,4 +445,68 @@ func TestMisuseIsRefusedWithTheWayOut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// raceChain runs first, once, just before the first broadcast through it:
+// what another hospital's push commits between this push's plan and its
+// txs.
+type raceChain struct {
+	*appChain
+	first func()
+}
+
+func (r *raceChain) Broadcast(ctx context.Context, raw []byte) (chainrpc.Broadcast, error) {
+	if f := r.first; f != nil {
+		r.first = nil
+		f()
+	}
+	return r.appChain.Broadcast(ctx, raw)
+}
+
+// TestARefusedImportBatchFallsBackToSingleSteps: the second hospital plans
+// to enrol a person the first hospital enrols a moment later, so its
+// record.import batch is refused in its block; the push then sends each
+// step alone, links the person, and imports everything.
+func TestARefusedImportBatchFallsBackToSingleSteps(t *testing.T) {
+	ctx := context.Background()
+	hs, c := newAlliance(t, 2)
+	cohort, sum := writeCohort(t, 2, 5, 3)
+	if sum.SharedPersons == 0 {
+		t.Fatal("the cohort has no person at two hospitals; pick another seed")
+	}
+	pepper := pepperOf(t, hs[0])
+	exp := []*expected{expectFrom(t, "h1", pepper, filepath.Join(cohort, "hospital0")), expectFrom(t, "h2", pepper, filepath.Join(cohort, "hospital1"))}
+	opts := []Options{options(hs[0], filepath.Join(cohort, "hospital0")), options(hs[1], filepath.Join(cohort, "hospital1"))}
+	for _, o := range opts {
+		if _, err := Read(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	race := &raceChain{appChain: c, first: func() {
+		if _, err := Push(ctx, opts[0], c); err != nil {
+			t.Errorf("the first hospital's push: %v", err)
+		}
+	}}
+	p, err := Push(ctx, opts[1], race)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	refused := 0
+	for _, r := range c.results {
+		if r.Code != 0 {
+			refused++
+			if !strings.Contains(r.Log, "items[") {
+				t.Errorf("a refusal does not name its step: %s", r.Log)
+			}
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d txs refused in blocks, want the one batch", refused)
+	}
+	if p.PatientsLinked != sum.SharedPersons || p.Txs <= 1 {
+		t.Fatalf("push %+v: want %d linked, with single-step txs after the refused batch", p, sum.SharedPersons)
+	}
+	keyrings := []string{DefaultPatientKeyringDir(hs[0].home), DefaultPatientKeyringDir(hs[1].home)}
+	verifyImported(t, ctx, c, hs[1].home, exp[1], keyrings...)
+	verifyImported(t, ctx, c, hs[0].home, exp[0], keyrings...)
 }

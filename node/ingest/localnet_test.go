@@ -138,9 +138,11 @@ func TestIngestOnALocalnetSurvivesKills(t *testing.T) {
 		spool := filepath.Join(t.TempDir(), "spool")
 		out, code := run(t, "", "--fhir", filepath.Join(cohort, "hospital1"), "--phase", "read", "--spool", spool)
 		mustExit(t, 0, out, code)
-		out, code = run(t, "push:5", "--phase", "push", "--spool", spool, "--batch", "8")
+		// Small record.import txs (3 steps) in small batches (2 txs), so
+		// each kill lands mid-import.
+		out, code = run(t, "push:3", "--phase", "push", "--spool", spool, "--batch", "2", "--steps-per-tx", "3")
 		mustExit(t, 137, out, code)
-		out, code = run(t, "commit:3", "--phase", "push", "--spool", spool, "--batch", "8")
+		out, code = run(t, "commit:3", "--phase", "push", "--spool", spool, "--batch", "2", "--steps-per-tx", "3")
 		mustExit(t, 137, out, code)
 		out, code = run(t, "", "--phase", "push", "--spool", spool)
 		mustExit(t, 0, out, code)

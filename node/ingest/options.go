@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medchain/medchain/contracts/records"
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/fhir"
@@ -29,6 +30,9 @@ const (
 	DefaultBatchSize     = 500
 	DefaultCommitTimeout = 2 * time.Minute
 	MaxBatchSize         = 4000 // below CometBFT's default mempool size (5000)
+	// DefaultStepsPerTx: enrolments and registrations per record.import tx
+	// (≈ 350 bytes each: ≈ 70 KB txs).
+	DefaultStepsPerTx = 200
 )
 
 // DefaultSpoolDir is where a home keeps its ingest spool.
@@ -89,7 +93,11 @@ type Options struct {
 	// waits for one batch (default DefaultCommitTimeout).
 	BatchSize     int
 	CommitTimeout time.Duration
-	Logger        Logger
+	// StepsPerTx is how many enrolments and record registrations travel in
+	// one record.import tx (default DefaultStepsPerTx, at most
+	// records.MaxImportItems); 1 sends each as its own tx.
+	StepsPerTx int
+	Logger     Logger
 }
 
 // withDefaults checks o and fills in its defaults. It touches no file.
@@ -123,6 +131,12 @@ func (o Options) withDefaults() (Options, error) {
 		o.BatchSize = DefaultBatchSize
 	case o.BatchSize < 1 || o.BatchSize > MaxBatchSize:
 		return o, fmt.Errorf("ingest: batch size %d: use 1 to %d", o.BatchSize, MaxBatchSize)
+	}
+	switch {
+	case o.StepsPerTx == 0:
+		o.StepsPerTx = DefaultStepsPerTx
+	case o.StepsPerTx < 1 || o.StepsPerTx > records.MaxImportItems:
+		return o, fmt.Errorf("ingest: steps per tx %d: use 1 to %d", o.StepsPerTx, records.MaxImportItems)
 	}
 	if o.CommitTimeout <= 0 {
 		o.CommitTimeout = DefaultCommitTimeout

@@ -137,8 +137,11 @@ type pusher struct {
 
 	sealPriv *[32]byte // the hospital's seal key, unlocked when first needed
 	failures map[string]int
-	done     int    // items recorded committed in this run
-	problem  string // the last reason a pass did not finish, for errors
+	// singleSteps: a batch tx was refused in a block; send steps alone.
+	singleSteps bool
+	splitNow    bool   // singleSteps was set in this pass
+	done        int    // items recorded committed in this run
+	problem     string // the last reason a pass did not finish, for errors
 }
 
 func (p *pusher) wipe() {
@@ -154,7 +157,6 @@ type pendingTx struct {
 	typ      string
 	msg      proto.Message
 	resealed bool
-	hash     []byte
 }
 
 // checkMember checks that the spool's hospital is a member of this chain
@@ -236,7 +238,7 @@ func (p *pusher) run(ctx context.Context) error {
 				return err
 			}
 			batch = append(batch, txs...)
-			if len(batch) >= p.o.BatchSize {
+			if len(batch) >= p.o.BatchSize*p.o.StepsPerTx {
 				if err := p.send(ctx, batch); err != nil {
 					return err
 				}
@@ -251,8 +253,9 @@ func (p *pusher) run(ctx context.Context) error {
 		if err := p.progress.Sync(); err != nil {
 			return err
 		}
-		if p.done > before {
-			stalls = 0
+		if p.done > before || p.splitNow {
+			// Progress, or a refused batch whose steps now go alone.
+			stalls, p.splitNow = 0, false
 			continue
 		}
 		if stalls++; stalls >= maxStalls {
@@ -417,9 +420,13 @@ var (
 
 // send signs the batch with consecutive nonces from the operator's sequence,
 // broadcasts it, waits for the last accepted tx to commit, and records what
-// committed. A nonce clash (another sender of the operator key, or txs of a
-// crashed run still in the mempool) ends the batch early; what was not
-// committed is planned again in the next pass.
+// committed. Up to StepsPerTx consecutive steps travel in one record.import
+// tx (all or nothing); with StepsPerTx 1, or once a batch tx was refused in
+// a block in this run, each step is its own patient.enrol or
+// record.register tx, so one bad step cannot hold back the others. A nonce
+// clash (another sender of the operator key, or txs of a crashed run still
+// in the mempool) ends the batch early; what was not committed is planned
+// again in the next pass.
 func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 	acc, err := chainrpc.QueryMessage[pb.Account](ctx, p.chain, accountPath(p.addr))
 	if err != nil {
@@ -428,11 +435,19 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 	if acc == nil {
 		return fmt.Errorf("ingest: the operator %s has no account on this chain", p.addr)
 	}
-	var sent []*pendingTx
-	for i, t := range batch {
-		raw, err := tx.Build(p.op, p.chainID, p.addr, acc.Sequence+uint64(i), t.typ, t.msg)
+	per := p.o.StepsPerTx
+	if p.singleSteps {
+		per = 1
+	}
+	var sent []*wireTx
+	for len(batch) > 0 {
+		n := min(per, len(batch))
+		w := &wireTx{steps: batch[:n]}
+		batch = batch[n:]
+		typ, msg := w.payload()
+		raw, err := tx.Build(p.op, p.chainID, p.addr, acc.Sequence+uint64(len(sent)), typ, msg)
 		if err != nil {
-			return fmt.Errorf("ingest: build %s: %w", t.typ, err)
+			return fmt.Errorf("ingest: build %s: %w", typ, err)
 		}
 		b, err := p.chain.Broadcast(ctx, raw)
 		if err != nil {
@@ -443,13 +458,13 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 			break
 		}
 		if b.Code != 0 {
-			return fmt.Errorf("ingest: the node refused %s for %s: code %d: %s", t.typ, t.item[2:], b.Code, b.Log)
+			return fmt.Errorf("ingest: the node refused %s for %s: code %d: %s", typ, w.what(), b.Code, b.Log)
 		}
-		t.hash = b.Hash
-		if len(t.hash) == 0 {
-			t.hash = tx.Hash(raw)
+		w.hash = b.Hash
+		if len(w.hash) == 0 {
+			w.hash = tx.Hash(raw)
 		}
-		sent = append(sent, t)
+		sent = append(sent, w)
 		p.sum.Txs++
 		p.hook.hit("push", 1)
 	}
@@ -464,8 +479,8 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 		p.o.Logger.Info("ingest: batch not committed in time; re-reading chain state", "txs", len(sent))
 	}
 	committed := 0
-	for _, t := range sent {
-		r, ok, err := p.chain.TxResult(ctx, t.hash)
+	for _, w := range sent {
+		r, ok, err := p.chain.TxResult(ctx, w.hash)
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
@@ -474,26 +489,35 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 		}
 		p.sum.Height = max(p.sum.Height, r.Height)
 		if r.Code != 0 {
-			p.failures[t.item]++
-			p.problem = fmt.Sprintf("%s for %s refused at height %d: %s", t.typ, t.item[2:], r.Height, r.Log)
-			if p.failures[t.item] >= maxDeliverFailures {
-				return fmt.Errorf("ingest: the chain refused %s for %s %d times; last: %s", t.typ, t.item[2:], maxDeliverFailures, r.Log)
+			typ, _ := w.payload()
+			p.problem = fmt.Sprintf("%s for %s refused at height %d: %s", typ, w.what(), r.Height, r.Log)
+			if len(w.steps) > 1 {
+				// Find the bad step: from now on each step goes alone.
+				p.splitNow = !p.singleSteps
+				p.singleSteps = true
+				continue
+			}
+			item := w.steps[0].item
+			if p.failures[item]++; p.failures[item] >= maxDeliverFailures {
+				return fmt.Errorf("ingest: the chain refused %s for %s %d times; last: %s", typ, item[2:], maxDeliverFailures, r.Log)
 			}
 			continue
 		}
 		committed++
-		if err := p.markDone(t.item, r.Height); err != nil {
-			return err
-		}
-		switch t.kind {
-		case "enrol":
-			p.sum.PatientsEnrolled++
-		case "link":
-			p.sum.PatientsLinked++
-		default:
-			p.sum.RecordsRegistered++
-			if t.resealed {
-				p.sum.RecordsResealed++
+		for _, t := range w.steps {
+			if err := p.markDone(t.item, r.Height); err != nil {
+				return err
+			}
+			switch t.kind {
+			case "enrol":
+				p.sum.PatientsEnrolled++
+			case "link":
+				p.sum.PatientsLinked++
+			default:
+				p.sum.RecordsRegistered++
+				if t.resealed {
+					p.sum.RecordsResealed++
+				}
 			}
 		}
 	}
@@ -503,6 +527,41 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 	}
 	p.o.Logger.Info("ingest: batch committed", "txs", len(sent), "committed", committed, "height", p.sum.Height)
 	return nil
+}
+
+// wireTx is one tx of the push phase: one step, or several in a
+// record.import batch.
+type wireTx struct {
+	steps []*pendingTx
+	hash  []byte
+}
+
+// payload is the tx type and message that carry w's steps.
+func (w *wireTx) payload() (string, proto.Message) {
+	if len(w.steps) == 1 {
+		return w.steps[0].typ, w.steps[0].msg
+	}
+	b := &pb.ImportBatch{Items: make([]*pb.ImportItem, len(w.steps))}
+	for i, t := range w.steps {
+		switch m := t.msg.(type) {
+		case *pb.EnrolPatient:
+			b.Items[i] = &pb.ImportItem{Step: &pb.ImportItem_Enrol{Enrol: m}}
+		case *pb.RegisterRecord:
+			b.Items[i] = &pb.ImportItem{Step: &pb.ImportItem_Record{Record: m}}
+		default:
+			// Broken invariant: plan only makes these two kinds of step.
+			panic(fmt.Sprintf("ingest: a %T step cannot travel in a batch", m))
+		}
+	}
+	return records.TypeImport, b
+}
+
+// what names w's steps in messages: pseudonyms and record ids only.
+func (w *wireTx) what() string {
+	if len(w.steps) == 1 {
+		return w.steps[0].item[2:]
+	}
+	return fmt.Sprintf("%d steps (%s … %s)", len(w.steps), w.steps[0].item[2:], w.steps[len(w.steps)-1].item[2:])
 }
 
 // waitCommitted polls until the tx is in a committed block (true), or
