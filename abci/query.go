@@ -139,6 +139,15 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 		return list(m)
 	}
 	if parts := strings.Split(strings.TrimPrefix(req.Path, "/"), "/"); parts[0] == "research" && research.IsListPath(parts[1:]) {
+		if len(parts) == 4 && parts[1] == "subjects" {
+			// A query's subjects are read from the state of the query's
+			// own height, whatever the request's height.
+			h, err := strconv.ParseInt(parts[3], 10, 64)
+			if err != nil || h < 1 || h > height {
+				return fail(fmt.Errorf("%w: height %q: want a committed height, 1 to %d", ErrBadQuery, parts[3], height))
+			}
+			height = h
+		}
 		m, err := research.QueryList(historical{a.store, height}, parts[1:])
 		if err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrBadQuery, err))

@@ -107,6 +107,9 @@ func linkPatient(ctx *contracts.Context, h *pb.Hospital, pid [32]byte, p *pb.Pat
 	if err := set(ctx.Store, PatientKey(pid), p); err != nil {
 		return err
 	}
+	if err := refreshSubject(ctx.Store, pid, p); err != nil {
+		return err
+	}
 	ctx.Emit(EventPatientLinked,
 		indexed("pseudonym", m.Pseudonym), indexed("account", p.Account), indexed("hospital", h.Id), height(ctx))
 	return nil
@@ -229,6 +232,16 @@ func execConsent(ctx *contracts.Context, m *pb.SetConsent) error {
 func setConsent(ctx *contracts.Context, pid [32]byte, pseudonym string, c pb.Consent) error {
 	rec := &pb.ConsentRecord{Pseudonym: pseudonym, Research: c, Height: ctx.Block.Height, By: ctx.Signer.Address}
 	if err := set(ctx.Store, ConsentKey(pid, ctx.Block.Height), rec); err != nil {
+		return err
+	}
+	p, err := GetPatient(ctx.Store, pid)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return fmt.Errorf("records: consent for patient %s, who is not in state", pseudonym) // broken invariant: callers enrol first
+	}
+	if err := refreshSubject(ctx.Store, pid, p); err != nil {
 		return err
 	}
 	ctx.Emit(EventConsent,

@@ -22,6 +22,7 @@ const (
 	prefixOpenReview    = 0x4a // access(8) → access(8): break-glass entries awaiting review
 	prefixConsent       = 0x4b // pid(32) height(8) → ConsentRecord
 	prefixGateway       = 0x4c // hospital id → Gateway
+	prefixSubject       = 0x4d // len(1) hospital id, pid(32) → 0x01: research subjects by contributing hospital
 	prefixCounter       = 0x4f // kind(1) → next id(8)
 )
 
@@ -113,6 +114,16 @@ func recordAccessSpan(rid [32]byte) bounds  { return span(key(prefixRecordAccess
 func doctorAccessSpan(addr [20]byte) bounds { return span(key(prefixDoctorAccess, addr[:])) }
 func openReviewSpan() bounds                { return span([]byte{prefixOpenReview}) }
 func consentSpan(pid [32]byte) bounds       { return span(key(prefixConsent, pid[:])) }
+
+// subjectKey: patient pid is, now, a research subject that hospital
+// contributes for (see refreshSubject).
+func subjectKey(hospital string, pid [32]byte) []byte {
+	return key(prefixSubject, []byte{byte(len(hospital))}, []byte(hospital), pid[:])
+}
+
+func subjectSpan(hospital string) bounds {
+	return span(key(prefixSubject, []byte{byte(len(hospital))}, []byte(hospital)))
+}
 
 // Span bounds every key of this contract.
 func Span() (start, end []byte) { return []byte{prefixPatient}, []byte{prefixCounter + 1} }

@@ -77,6 +77,11 @@ func execRegister(ctx *contracts.Context, m *pb.RegisterRecord) error {
 	if err := ctx.Store.Set(patientRecordKey(pid, rid), []byte{1}); err != nil {
 		return err
 	}
+	if len(p.Hospitals) > 1 {
+		if err := refreshSubjectAfter(ctx.Store, m.Pseudonym, rec); err != nil {
+			return err
+		}
+	}
 	ctx.Emit(EventRegistered,
 		indexed("record", m.RecordId), indexed("pseudonym", m.Pseudonym), indexed("custodian", h.Id),
 		attr("resource_types", strings.Join(m.ResourceTypes, ",")),
@@ -139,6 +144,9 @@ func execErase(ctx *contracts.Context, m *pb.EraseRecord) error {
 	rec.Erased, rec.ErasedHeight, rec.ErasedBy = true, ctx.Block.Height, ctx.Signer.Address
 	rec.SealedKeyPatient, rec.SealedKeyCustodian = nil, nil
 	if err := set(ctx.Store, RecordKey(rid), rec); err != nil {
+		return err
+	}
+	if err := refreshSubjectAfter(ctx.Store, rec.Pseudonym, rec); err != nil {
 		return err
 	}
 	ctx.Emit(EventErased,
