@@ -219,9 +219,19 @@ func (a *App) authenticate(r contracts.Reader, raw []byte, overlay map[string]ui
 	return d, acc, p, nil
 }
 
+// ProposalTxBytes caps the txs of a proposal (one bigger tx still goes
+// alone): a proposal must reach every validator within timeout_propose,
+// and a 21 MiB block (the consensus limit, there for ciphertext txs) takes
+// over 4 s at CometBFT's default 5 MB/s per peer, so a proposer with a
+// full mempool would time out round after round while proposers with
+// empty ones commit empty blocks. A round of homomorphic contributions
+// (2 ciphertexts of ≈ 394 KB per member) fits.
+const ProposalTxBytes = 4 << 20
+
 // PrepareProposal is called on the proposer. It keeps, in mempool order,
 // the txs that would authenticate in sequence against committed state and
-// fit in req.MaxTxBytes; anything else would only be rejected in the block.
+// fit in req.MaxTxBytes and ProposalTxBytes; anything else would only be
+// rejected in the block, or wait for the next.
 func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPrepareProposal) (*abcitypes.ResponsePrepareProposal, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -230,7 +240,7 @@ func (a *App) PrepareProposal(_ context.Context, req *abcitypes.RequestPreparePr
 	out := make([][]byte, 0, len(req.Txs))
 	for _, raw := range req.Txs {
 		size := cmttypes.ComputeProtoSizeForTxs([]cmttypes.Tx{raw})
-		if total+size > req.MaxTxBytes {
+		if total+size > req.MaxTxBytes || len(out) > 0 && total+size > ProposalTxBytes {
 			break
 		}
 		d, _, _, err := a.authenticate(committed{a.store}, raw, overlay)

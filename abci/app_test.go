@@ -666,3 +666,29 @@ func TestQuery(t *testing.T) {
 		}
 	})
 }
+
+// TestAProposalCarriesAtMostProposalTxBytes: with a full mempool and a
+// consensus limit far above it, the proposal stops at ProposalTxBytes and
+// the rest waits for the next block.
+func TestAProposalCarriesAtMostProposalTxBytes(t *testing.T) {
+	c := newTestChain(t)
+	app := c.newStartedApp(t)
+	first := memoTx(t, c.op1, 0, strings.Repeat("m", 900))
+	size := cmttypes.ComputeProtoSizeForTxs([]cmttypes.Tx{first})
+	n := int(ProposalTxBytes/size) + 20
+	txs := [][]byte{first}
+	for i := 1; i < n; i++ {
+		txs = append(txs, memoTx(t, c.op1, uint64(i), strings.Repeat("m", 900)))
+	}
+	res, err := app.PrepareProposal(context.Background(), &abcitypes.RequestPrepareProposal{Txs: txs, MaxTxBytes: 21 << 20, Height: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, raw := range res.Txs {
+		total += cmttypes.ComputeProtoSizeForTxs([]cmttypes.Tx{raw})
+	}
+	if total > ProposalTxBytes || total+size <= ProposalTxBytes || len(res.Txs) >= n {
+		t.Fatalf("proposed %d of %d txs, %d bytes; want as many as fit in %d", len(res.Txs), n, total, ProposalTxBytes)
+	}
+}

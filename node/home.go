@@ -86,6 +86,11 @@ func TuneLocal(c *cmtcfg.Config) {
 	c.P2P.AddrBookStrict = false
 	c.P2P.AllowDuplicateIP = true
 	c.P2P.PexReactor = false
+	// Loopback carries far more than CometBFT's default 5 MB/s per peer;
+	// at that rate a 4 MiB proposal (abci.ProposalTxBytes) would eat most
+	// of timeout_propose on its own.
+	c.P2P.SendRate = 100 << 20
+	c.P2P.RecvRate = 100 << 20
 }
 
 // Init lays out a new home: CometBFT's config.toml, node key, validator key

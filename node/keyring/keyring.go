@@ -61,6 +61,7 @@ type Keyring struct {
 	backend string
 	prompt  PassphraseFunc
 	kdf     kdfParams // cost of newly sealed keys and exports; tests lower it
+	derived kdfCache  // Argon2id keys of this process (kdfcache.go)
 }
 
 // Open opens the keyring in dir for backend (BackendFile or BackendTest),
@@ -310,10 +311,11 @@ func (k *Keyring) store(name string, seed []byte) (Key, error) {
 		CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Backend:   k.backend,
 	}
-	if kf.KDF, err = k.kdf.withFreshSalt(); err != nil {
+	var key []byte
+	if kf.KDF, key, err = k.derived.sealParams(pass, k.kdf); err != nil {
 		return Key{}, err
 	}
-	if kf.Nonce, kf.Ciphertext, err = seal(pass, kf.KDF, seed, kf.aad()); err != nil {
+	if kf.Nonce, kf.Ciphertext, err = sealWithKey(key, seed, kf.aad()); err != nil {
 		return Key{}, err
 	}
 	data, err := kf.encode()
@@ -332,7 +334,7 @@ func (k *Keyring) decrypt(kf *keyFile) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := open(pass, kf.KDF, kf.Nonce, kf.Ciphertext, kf.aad())
+	seed, err := openWithKey(k.derived.key(pass, kf.KDF), kf.Nonce, kf.Ciphertext, kf.aad())
 	if errors.Is(err, errOpen) {
 		return nil, fmt.Errorf("%w for key %q (if the passphrase is right, the key file was altered)", ErrWrongPassphrase, kf.Name)
 	}

@@ -100,6 +100,11 @@ func deriveKey(pass string, p kdfParams) []byte {
 func seal(pass string, p kdfParams, plaintext, aad []byte) (nonce, ciphertext []byte, err error) {
 	key := deriveKey(pass, p)
 	defer clear(key)
+	return sealWithKey(key, plaintext, aad)
+}
+
+// sealWithKey encrypts plaintext under key with a fresh random nonce.
+func sealWithKey(key, plaintext, aad []byte) (nonce, ciphertext []byte, err error) {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("keyring: init cipher: %w", err)
@@ -119,6 +124,11 @@ var errOpen = errors.New("authentication failed")
 func open(pass string, p kdfParams, nonce, ciphertext, aad []byte) ([]byte, error) {
 	key := deriveKey(pass, p)
 	defer clear(key)
+	return openWithKey(key, nonce, ciphertext, aad)
+}
+
+// openWithKey reverses sealWithKey.
+func openWithKey(key, nonce, ciphertext, aad []byte) ([]byte, error) {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: init cipher: %w", err)

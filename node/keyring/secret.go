@@ -146,10 +146,11 @@ func (k *Keyring) SealData(name string, data []byte) error {
 		CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Backend:   k.backend,
 	}
-	if sf.KDF, err = k.kdf.withFreshSalt(); err != nil {
+	var key []byte
+	if sf.KDF, key, err = k.derived.sealParams(pass, k.kdf); err != nil {
 		return err
 	}
-	if sf.Nonce, sf.Ciphertext, err = seal(pass, sf.KDF, data, sf.aad()); err != nil {
+	if sf.Nonce, sf.Ciphertext, err = sealWithKey(key, data, sf.aad()); err != nil {
 		return err
 	}
 	raw, err := sf.encode()
@@ -174,7 +175,7 @@ func (k *Keyring) OpenData(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := open(pass, sf.KDF, sf.Nonce, sf.Ciphertext, sf.aad())
+	data, err := openWithKey(k.derived.key(pass, sf.KDF), sf.Nonce, sf.Ciphertext, sf.aad())
 	if errors.Is(err, errOpen) {
 		return nil, fmt.Errorf("%w for data %q (if the passphrase is right, the file was altered)", ErrWrongPassphrase, name)
 	}
