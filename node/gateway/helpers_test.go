@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,6 +104,21 @@ func (c *fakeChain) Query(_ context.Context, path string) ([]byte, error) {
 	case len(parts) == 3 && parts[0] == "records" && parts[1] == "record":
 		if r := c.records[parts[2]]; r != nil {
 			m = r
+		}
+	case len(parts) == 4 && parts[0] == "records" && parts[1] == "patient" && parts[3] == "records":
+		var l pb.RecordList
+		ids := make([]string, 0, len(c.records))
+		for id := range c.records {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if r := c.records[id]; r.Pseudonym == parts[2] {
+				l.Records = append(l.Records, r)
+			}
+		}
+		if len(l.Records) > 0 {
+			m = &l
 		}
 	case len(parts) == 3 && parts[0] == "records" && parts[1] == "gateway":
 		if g := c.gateways[parts[2]]; g != nil {
@@ -254,6 +270,9 @@ type world struct {
 	keyFile  string
 	fp       []byte
 	now      time.Time
+	// patient, if set, is the pseudonym addRecord gives new records;
+	// empty, each record is about a patient of its own.
+	patient string
 }
 
 const (
@@ -366,8 +385,13 @@ func (w *world) addRecord(custodian string, plaintext []byte, inVault bool) (rid
 	w.chain.mu.Lock()
 	defer w.chain.mu.Unlock()
 	id := hex.EncodeToString(rid[:])
+	pseudonym := w.patient
+	if pseudonym == "" {
+		h := sha256.Sum256([]byte("patient of " + id)) // a patient of its own
+		pseudonym = hex.EncodeToString(h[:])
+	}
 	w.chain.records[id] = &pb.Record{
-		Id: id, Custodian: custodian, ContentHash: hash[:], Size: uint64(len(ct)),
+		Id: id, Pseudonym: pseudonym, Custodian: custodian, ContentHash: hash[:], Size: uint64(len(ct)),
 		SealedKeyCustodian: sealed, Height: w.chain.height,
 	}
 	return rid, key

@@ -13,6 +13,8 @@ import (
 	"github.com/cometbft/cometbft/libs/log"
 
 	"github.com/medchain/medchain/contracts/pb"
+	"github.com/medchain/medchain/node/cohort"
+	"github.com/medchain/medchain/node/recordcrypto"
 	"github.com/medchain/medchain/node/vault"
 )
 
@@ -286,6 +288,67 @@ func TestVaultLease(t *testing.T) {
 		l.Close()
 		if _, err := l.List(); !errors.Is(err, vault.ErrClosed) {
 			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestShredderErasesTheFactsOfAPatientWithNothingLeft: the patient-facts
+// entries (every generation) go once the last record this hospital keeps
+// about the patient is erased, not before; another hospital's records do
+// not keep them.
+func TestShredderErasesTheFactsOfAPatientWithNothingLeft(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.patient = strings.Repeat("ab", 32)
+	first, _ := w.addRecord(ownHospital, []byte("first"), true)
+	second, _ := w.addRecord(ownHospital, []byte("second"), true)
+	w.addRecord(otherHospital, []byte("kept elsewhere"), false)
+	w.patient = ""
+	other, _ := w.addRecord(ownHospital, []byte("another patient"), true)
+	var facts [][32]byte
+	for g := range uint32(2) {
+		id := cohort.FactsIDAt(ownHospital, strings.Repeat("ab", 32), g)
+		if err := w.vault.Put(id[:], bytes.Repeat([]byte{byte(g)}, 40), make([]byte, recordcrypto.SealedKeySize)); err != nil {
+			t.Fatal(err)
+		}
+		facts = append(facts, id)
+	}
+	if err := w.vault.Erase(facts[0][:]); err != nil { // generation 0 was superseded
+		t.Fatal(err)
+	}
+	otherFacts := cohort.FactsID(ownHospital, w.chain.records[hex.EncodeToString(other[:])].Pseudonym)
+	if err := w.vault.Put(otherFacts[:], bytes.Repeat([]byte{9}, 40), make([]byte, recordcrypto.SealedKeySize)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewShredder(w.chain, w.vault, ownHospital, log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Step(ctx, w.chain.height); err != nil {
+		t.Fatal(err)
+	}
+	state := func(id [32]byte) error { _, _, err := w.vault.Get(id[:]); return err }
+	t.Run("one record erased of two: the facts stay", func(t *testing.T) {
+		if err := s.Step(ctx, w.chain.erase(first)); err != nil {
+			t.Fatal(err)
+		}
+		if err := state(facts[1]); err != nil {
+			t.Fatalf("facts after the first erasure: %v", err)
+		}
+	})
+	t.Run("the last record erased: every generation of the facts goes", func(t *testing.T) {
+		if err := s.Step(ctx, w.chain.erase(second)); err != nil {
+			t.Fatal(err)
+		}
+		for g, id := range facts {
+			if err := state(id); !errors.Is(err, vault.ErrErased) {
+				t.Errorf("facts generation %d: %v, want erased", g, err)
+			}
+		}
+	})
+	t.Run("another patient's facts stay", func(t *testing.T) {
+		if err := state(otherFacts); err != nil {
+			t.Fatalf("another patient's facts: %v", err)
 		}
 	})
 }

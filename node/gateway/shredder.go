@@ -10,6 +10,8 @@ import (
 
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/node/chainrpc"
+	"github.com/medchain/medchain/node/cohort"
+	"github.com/medchain/medchain/node/vault"
 )
 
 // ShredChain is what the Shredder reads of the chain.
@@ -79,7 +81,7 @@ func (s *Shredder) Step(ctx context.Context, height int64) error {
 			scan = true
 		} else {
 			for _, e := range es {
-				if err := s.shred(e.RecordID, e.Height); err != nil {
+				if err := s.shred(ctx, e.RecordID, e.Height); err != nil {
 					return err
 				}
 			}
@@ -114,14 +116,14 @@ func (s *Shredder) scan(ctx context.Context) error {
 		if rec == nil || !rec.Erased || rec.Custodian != s.hospital {
 			continue
 		}
-		if err := s.shred(rec.Id, rec.ErasedHeight); err != nil {
+		if err := s.shred(ctx, rec.Id, rec.ErasedHeight); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Shredder) shred(recordID string, height int64) error {
+func (s *Shredder) shred(ctx context.Context, recordID string, height int64) error {
 	raw, err := hex.DecodeString(recordID)
 	if err != nil || len(raw) != 32 {
 		return fmt.Errorf("shredder: the chain named an erased record with a malformed id (%d characters)", len(recordID))
@@ -130,5 +132,47 @@ func (s *Shredder) shred(recordID string, height int64) error {
 		return fmt.Errorf("shredder: erase record %s: %w", recordID, err)
 	}
 	s.log.Info("record shredded", "record", recordID, "erased_height", height)
-	return nil
+	return s.shredFactsIfLast(ctx, [32]byte(raw))
+}
+
+// shredFactsIfLast crypto-shreds the patient-facts entries (node/cohort:
+// demographics, the local id map) of the patient of an erased record once
+// none of its records kept here is left unerased on chain: a person who
+// erased everything this hospital holds about them is not counted in
+// research queries any more, by demographics alone either. Every
+// generation is erased, so an import never writes them again (node/ingest
+// respects erased facts like an erased record).
+func (s *Shredder) shredFactsIfLast(ctx context.Context, recordID [32]byte) error {
+	rec, err := chainrpc.QueryMessage[pb.Record](ctx, s.chain, recordPath(recordID))
+	if err != nil {
+		return fmt.Errorf("shredder: %w", err)
+	}
+	if rec == nil || rec.Custodian != s.hospital {
+		return nil
+	}
+	list, err := chainrpc.QueryMessage[pb.RecordList](ctx, s.chain, "/records/patient/"+rec.Pseudonym+"/records")
+	if err != nil {
+		return fmt.Errorf("shredder: %w", err)
+	}
+	if list != nil {
+		for _, r := range list.Records {
+			if r.Custodian == s.hospital && !r.Erased {
+				return nil
+			}
+		}
+	}
+	for g := uint32(0); ; g++ {
+		id := cohort.FactsIDAt(s.hospital, rec.Pseudonym, g)
+		if _, _, err := s.vault.Get(id[:]); errors.Is(err, vault.ErrNotFound) {
+			if g > 0 {
+				s.log.Info("patient facts shredded: the patient's last record here was erased", "pseudonym", rec.Pseudonym, "generations", g)
+			}
+			return nil
+		} else if err != nil && !errors.Is(err, vault.ErrErased) {
+			return fmt.Errorf("shredder: read the patient facts of %s: %w", rec.Pseudonym, err)
+		}
+		if err := s.vault.Erase(id[:]); err != nil {
+			return fmt.Errorf("shredder: erase the patient facts of %s: %w", rec.Pseudonym, err)
+		}
+	}
 }
