@@ -17,6 +17,7 @@ import (
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts"
 	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/governance"
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
@@ -66,7 +67,7 @@ func New(chainID string, st *store.Store, logger log.Logger) *App {
 	return &App{
 		chainID: chainID,
 		store:   st,
-		router:  contracts.NewRouter(slices.Concat(accounts.Handlers(), memo.Handlers(), hekeys.Handlers(), records.Handlers(), research.Handlers())...),
+		router:  contracts.NewRouter(slices.Concat(accounts.Handlers(), memo.Handlers(), hekeys.Handlers(), records.Handlers(), research.Handlers(), governance.Handlers())...),
 		logger:  logger.With("module", "app"),
 
 		checkNonces:   map[string]uint64{},
@@ -284,18 +285,46 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.RequestFinalizeBlo
 	a.pendingHeight = req.Height
 	blk := contracts.Block{Height: req.Height, Time: req.Time, ChainID: a.chainID, Signers: signers(req.DecidedLastCommit)}
 	results := make([]*abcitypes.ExecTxResult, len(req.Txs))
+	var updates []contracts.ValidatorUpdate
 	for i, raw := range req.Txs {
-		res, err := a.deliver(blk, raw)
+		res, vu, err := a.deliver(blk, raw)
 		if err != nil {
 			return nil, fmt.Errorf("block %d tx %d: %w", req.Height, i, err)
 		}
 		results[i] = res
+		updates = append(updates, vu...)
 	}
-	events, err := a.endBlock(blk)
+	events, vu, err := a.endBlock(blk)
 	if err != nil {
 		return nil, fmt.Errorf("block %d end: %w", req.Height, err)
 	}
-	return &abcitypes.ResponseFinalizeBlock{TxResults: results, Events: events, AppHash: a.store.WorkingHash()}, nil
+	updates = append(updates, vu...)
+	return &abcitypes.ResponseFinalizeBlock{TxResults: results, Events: events, ValidatorUpdates: validatorUpdates(updates),
+		AppHash: a.store.WorkingHash()}, nil
+}
+
+// validatorUpdates turns the block's validator-set changes (from governance)
+// into CometBFT's form: one per key, the last asked for winning, ordered by
+// key so every validator returns the same list. CometBFT applies them at
+// height H+2.
+func validatorUpdates(us []contracts.ValidatorUpdate) []abcitypes.ValidatorUpdate {
+	if len(us) == 0 {
+		return nil
+	}
+	last := map[string]int64{}
+	for _, u := range us {
+		last[string(u.PubKey)] = u.Power
+	}
+	keys := make([]string, 0, len(last))
+	for k := range last {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]abcitypes.ValidatorUpdate, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, abcitypes.UpdateValidator([]byte(k), last[k], "ed25519"))
+	}
+	return out
 }
 
 // signers lists, ascending, the validators whose commit votes for the
@@ -312,40 +341,46 @@ func signers(c abcitypes.CommitInfo) [][]byte {
 }
 
 // endBlock runs the work the chain does by itself after the block's txs:
-// decryption requests past their deadline fail, and research queries move
-// on (aggregation at their deadline, the cohort gate, the release).
-func (a *App) endBlock(blk contracts.Block) ([]abcitypes.Event, error) {
+// decryption requests past their deadline fail, research queries move on
+// (aggregation at their deadline, the cohort gate, the release), and
+// governance proposals undecided at their deadline expire.
+func (a *App) endBlock(blk contracts.Block) ([]abcitypes.Event, []contracts.ValidatorUpdate, error) {
 	cache := contracts.NewCache(working{a.store})
 	ctx := contracts.NewBlockContext(blk, cache)
 	if err := hekeys.EndBlock(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// After hekeys: a request that failed at its deadline is seen failed.
 	if err := research.EndBlock(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := governance.EndBlock(ctx); err != nil {
+		return nil, nil, err
 	}
 	if err := cache.Write(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return toABCIEvents(ctx.Events()), nil
+	return toABCIEvents(ctx.Events()), ctx.ValidatorUpdates(), nil
 }
 
-// deliver runs one tx. The returned error is a storage failure (it halts the
-// node); a verdict on the tx is a non-zero code in the result.
-func (a *App) deliver(blk contracts.Block, raw []byte) (*abcitypes.ExecTxResult, error) {
+// deliver runs one tx and returns its result and, if it succeeded, the
+// validator-set changes it asked for. The returned error is a storage
+// failure (it halts the node); a verdict on the tx is a non-zero code in
+// the result.
+func (a *App) deliver(blk contracts.Block, raw []byte) (*abcitypes.ExecTxResult, []contracts.ValidatorUpdate, error) {
 	w := working{a.store}
 	d, acc, p, err := a.authenticate(w, raw, nil)
 	if err != nil {
 		if code, _ := CodeOf(err); code == CodeInternal {
-			return nil, err
+			return nil, nil, err
 		}
-		return rejected(err), nil
+		return rejected(err), nil, nil
 	}
 	a.sigs.forget(raw, acc.Pubkey)
 	nonce := d.Body.Nonce
 	acc.Sequence = nonce + 1
 	if err := accounts.SetAccount(w, acc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	txEvent := abcitypes.Event{Type: "tx", Attributes: []abcitypes.EventAttribute{
 		{Key: "signer", Value: acc.Address, Index: true},
@@ -360,22 +395,22 @@ func (a *App) deliver(blk contracts.Block, raw []byte) (*abcitypes.ExecTxResult,
 		if err = p.Handler.Exec(ctx, p.Msg); err == nil {
 			err = cache.Write()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
 	if err != nil {
 		if code, _ := CodeOf(err); code == CodeInternal {
-			return nil, err
+			return nil, nil, err
 		}
 		res := rejected(err)
 		txEvent.Attributes = append(txEvent.Attributes, abcitypes.EventAttribute{Key: "outcome", Value: "denied", Index: true})
 		res.Events = []abcitypes.Event{txEvent}
-		return res, nil
+		return res, nil, nil
 	}
 	txEvent.Attributes = append(txEvent.Attributes, abcitypes.EventAttribute{Key: "outcome", Value: "ok", Index: true})
 	events := append([]abcitypes.Event{txEvent}, toABCIEvents(ctx.Events())...)
-	return &abcitypes.ExecTxResult{Code: 0, Events: events, GasWanted: 1, GasUsed: 1}, nil
+	return &abcitypes.ExecTxResult{Code: 0, Events: events, GasWanted: 1, GasUsed: 1}, ctx.ValidatorUpdates(), nil
 }
 
 func toABCIEvents(es []contracts.Event) []abcitypes.Event {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts"
+	"github.com/medchain/medchain/contracts/governance"
 )
 
 // Codespace qualifies every non-zero code medchain returns.
@@ -44,6 +45,9 @@ var Codes = []CodeEntry{
 	{7, "nonce_skipped", ErrNonceSkipped, "send txs in sequence order; query the account for its sequence"},
 	{8, "unknown_tx_type", contracts.ErrUnknownTxType, "use one of the tx types this chain knows"},
 	{9, "invalid_payload", contracts.ErrInvalidPayload, "fix the payload as the log says"},
+	{17, "already_voted", governance.ErrAlreadyVoted, "this member already voted on the proposal (proposing counts as its yes); one vote per member"},
+	{18, "voting_closed", governance.ErrVotingClosed, "the proposal is decided or past its deadline (`medchain gov show <id>`); propose again if needed"},
+	{19, "alliance_floor", governance.ErrAllianceFloor, "the alliance must keep at least 4 members and at least t; admit a hospital or lower t first"},
 	{16, "denied", contracts.ErrDenied, "the alliance's rules refuse this (sharing: no valid grant, expired or revoked, not yours, out of scope, erased, no emergency duty or reason; research: privacy budget exhausted); the log says which"},
 	{10, "unauthorized", contracts.ErrUnauthorized, "the signer's role may not send this tx"},
 	{11, "not_found", contracts.ErrNotFound, "the tx refers to something that does not exist"},

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/governance"
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
@@ -41,7 +42,9 @@ var QueryPaths = []string{
 	"/blob/<hex sha256>        a content-addressed blob (raw bytes)",
 }
 
-func init() { QueryPaths = append(append(QueryPaths, records.QueryPaths...), research.QueryPaths...) }
+func init() {
+	QueryPaths = append(append(append(QueryPaths, records.QueryPaths...), research.QueryPaths...), governance.QueryPaths...)
+}
 
 // KeyForPath returns the state key a single-record path reads.
 func KeyForPath(path string) ([]byte, error) {
@@ -80,6 +83,12 @@ func KeyForPath(path string) ([]byte, error) {
 		return k, nil
 	case parts[0] == "research" && len(parts) >= 2:
 		k, err := research.PathKey(parts[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+		}
+		return k, nil
+	case parts[0] == "gov" && len(parts) >= 2:
+		k, err := governance.PathKey(parts[1:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
 		}
@@ -151,6 +160,13 @@ func (a *App) Query(_ context.Context, req *abcitypes.RequestQuery) (*abcitypes.
 		m, err := research.QueryList(historical{a.store, height}, parts[1:])
 		if err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrBadQuery, err))
+		}
+		return list(m)
+	}
+	if parts := strings.Split(strings.TrimPrefix(req.Path, "/"), "/"); parts[0] == "gov" && governance.IsListPath(parts[1:]) {
+		m, err := governance.QueryList(historical{a.store, height}, parts[1:])
+		if err != nil {
+			return fail(err)
 		}
 		return list(m)
 	}

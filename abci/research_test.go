@@ -135,6 +135,7 @@ func TestResearchQueryLifecycle(t *testing.T) {
 	n.tx(a.researcher, research.TypeSubmit, submit(q1, 1_000_000), "ok")
 	n.tx(a.researcher, research.TypeSubmit, submit(q1, 0), "invalid_payload")
 	n.tx(a.researcher, research.TypeSubmit, submit(q1, 20_000_000), "denied")
+	n.tx(a.researcher, research.TypeSubmit, &pb.SubmitQuery{Query: q1, Plaintext: true}, "denied") // no plaintext baseline here
 	n.tx(a.members[0].op, research.TypeSubmit, submit(q1, 1), "unauthorized")
 	bad := parse("SELECT count()")
 	bad.Statistics = append(bad.Statistics, bad.Statistics[0])
@@ -263,5 +264,215 @@ func TestResearchQueryLifecycle(t *testing.T) {
 	}
 	if err := tx.Unmarshal(n.twinApps.query("/research/budget/"+a.researcher.addr, true).Value, &budget); err != nil || budget.SpentMicro != 5_000_000 {
 		t.Fatalf("budget after five queries: %+v %v", &budget, err)
+	}
+}
+
+// plainContribution is contribution's figures in plain, for a
+// plaintext-baseline query.
+func (n *researchNet) plainContribution(id uint64, figures []int64, count int64) *pb.Contribute {
+	n.t.Helper()
+	plan, err := query.Layout(n.query(id).Query, n.lim)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	v := make([]int64, plan.Slots)
+	k := 0
+	for _, b := range plan.Blocks {
+		for _, f := range b.Figures {
+			f.Split(v, figures[k])
+			k++
+		}
+	}
+	return &pb.Contribute{Query: id, PlainResult: v, PlainCount: count}
+}
+
+// figuresOf joins the packed vector vals of query id into its figures.
+func (n *researchNet) figuresOf(id uint64, vals []int64) []int64 {
+	n.t.Helper()
+	plan, err := query.Layout(n.query(id).Query, n.lim)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var out []int64
+	for _, b := range plan.Blocks {
+		for _, f := range b.Figures {
+			v, err := f.Join(vals)
+			if err != nil {
+				n.t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// hasEvent reports whether block r (its txs or its end) emitted an event
+// typ with key = value.
+func hasEvent(r *abcitypes.ResponseFinalizeBlock, typ, key, value string) bool {
+	events := slices.Clone(r.Events)
+	for _, res := range r.TxResults {
+		events = append(events, res.Events...)
+	}
+	for _, e := range events {
+		if e.Type != typ {
+			continue
+		}
+		for _, a := range e.Attributes {
+			if a.Key == key && a.Value == value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestPlaintextBaselineQueries drives the benchmark's plaintext baseline
+// through two nodes fed the same blocks, in an alliance with
+// plaintext_baseline and dp_off: a plaintext query and the same query
+// encrypted are submitted side by side; the members post plain figures to
+// the first (contributions of the wrong kind, shape or range are refused)
+// and the contract releases their exact sums in the query record in the
+// block of the last contribution, with no decryption request; the
+// encrypted twin, switched and decrypted, gives the same figures. A small
+// cohort is refused on its summed count; a plaintext query with one
+// member's answer is released at its deadline. Both nodes agree at every
+// height.
+func TestPlaintextBaselineQueries(t *testing.T) {
+	r := genesis.DefaultResearch()
+	r.ContributionDeadlineBlocks, r.DPOff, r.PlaintextBaseline = 3, true, true
+	n := newResearchNet(t, r)
+	a := n.a
+	op := func(i uint64) user { return a.members[i-1].op }
+	q1, err := query.Parse("SELECT count(), mean(age), variance(bmi) WHERE condition = 'E11'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := query.Parse("SELECT count() WHERE condition = 'E84'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := func(q *pb.Query) *pb.SubmitQuery { return &pb.SubmitQuery{Query: q, Plaintext: true} }
+
+	// Submissions: plaintext (1), encrypted twin (2), small plaintext (3).
+	n.tx(a.researcher, research.TypeSubmit, plain(q1), "ok")
+	n.tx(a.researcher, research.TypeSubmit, &pb.SubmitQuery{Query: q1, ResearcherKey: a.researcherPub}, "ok")
+	n.tx(a.researcher, research.TypeSubmit, plain(small), "ok")
+	n.refused(a.researcher, research.TypeSubmit, &pb.SubmitQuery{Query: q1, Plaintext: true, ResearcherKey: a.researcherPub}, "invalid_payload")
+	n.tx(a.researcher, research.TypeSubmit, &pb.SubmitQuery{Query: q1, Plaintext: true, RhoMicro: 1}, "invalid_payload")
+	res := n.run(n.all)
+	if !hasEvent(res, research.EventSubmitted, "plaintext", "true") {
+		t.Fatal("no research.submitted event says plaintext")
+	}
+	if q := n.query(1); !q.Plaintext || !q.DpOff || len(q.ResearcherKeyHash) != 0 || q.Slots != 1+2+4 || q.Status != pb.ResearchQuery_STATUS_COLLECTING {
+		t.Fatalf("plaintext query after submission: %+v", q)
+	}
+	if q := n.query(2); q.Plaintext || len(q.ResearcherKeyHash) != 32 {
+		t.Fatalf("encrypted twin after submission: %+v", q)
+	}
+
+	figures := [][]int64{
+		{5, 5, 300, 4, 12000, 36_000_000}, {6, 6, 360, 6, 18000, 54_100_000},
+		{4, 4, 200, 4, 11000, 30_300_000}, {3, 3, 150, 0, 0, 0},
+	}
+	counts := []int64{5, 6, 4, 3}
+	good := func(i uint64) *pb.Contribute { return n.plainContribution(1, figures[i-1], counts[i-1]) }
+	short := good(2)
+	short.PlainResult = short.PlainResult[1:]
+	tooLarge := good(2)
+	tooLarge.PlainResult[0] = n.lim.SlotBound + 1
+	negative := good(2)
+	negative.PlainCount = -1
+	both := good(2)
+	both.Result = n.contribution(1, figures[1], counts[1]).Result
+	for _, c := range []struct {
+		name string
+		from user
+		c    *pb.Contribute
+		want string
+		form bool // refused on its form: the nonce is not used
+	}{
+		{"a member's plain figures are taken", op(1), good(1), "ok", false},
+		{"ciphertexts to a plaintext query are refused", op(2), n.contribution(1, figures[1], counts[1]), "invalid_payload", false},
+		{"plain figures to an encrypted query are refused", op(2), n.plainContribution(2, figures[1], counts[1]), "invalid_payload", false},
+		{"a vector shorter than the query's slots is refused", op(2), short, "invalid_payload", false},
+		{"a value outside a slot's range is refused", op(2), tooLarge, "invalid_payload", true},
+		{"a negative cohort count is refused", op(2), negative, "invalid_payload", true},
+		{"a contribution both plain and encrypted is refused", op(2), both, "invalid_payload", true},
+		{"an empty contribution is refused", op(2), &pb.Contribute{Query: 1}, "invalid_payload", true},
+		{"a second contribution of one member is refused", op(1), good(1), "already_exists", false},
+		{"a researcher's contribution is refused", a.researcher, good(2), "unauthorized", false},
+		{"member 2's plain figures are taken", op(2), good(2), "ok", false},
+		{"member 3's plain figures are taken", op(3), good(3), "ok", false},
+		{"member 4's plain figures are taken and release the sums", op(4), good(4), "ok", false},
+	} {
+		if c.form {
+			n.refused(c.from, research.TypeContribute, c.c, c.want)
+		} else {
+			n.tx(c.from, research.TypeContribute, c.c, c.want)
+		}
+	}
+	for i := uint64(1); i <= 4; i++ {
+		n.tx(op(i), research.TypeContribute, n.plainContribution(3, []int64{int64(i)}, int64(i)-1), "ok")
+		n.tx(op(i), research.TypeContribute, n.contribution(2, figures[i-1], counts[i-1]), "ok")
+	}
+	res = n.run(n.all)
+	released := n.height
+	q := n.query(1)
+	if q.Status != pb.ResearchQuery_STATUS_RELEASED || q.StatusHeight != released || q.NoisedCount != 18 || q.GateRequest != 0 || q.ReleaseRequest != 0 ||
+		len(q.ResultHash) != 0 || !slices.Equal(q.Contributors, []uint64{1, 2, 3, 4}) {
+		t.Fatalf("plaintext query after four contributions: %s at %d, count %d, requests %d/%d, contributors %v, %q",
+			q.Status, q.StatusHeight, q.NoisedCount, q.GateRequest, q.ReleaseRequest, q.Contributors, q.Reason)
+	}
+	if !hasEvent(res, research.EventReleased, "plaintext", "true") {
+		t.Fatal("no research.released event says plaintext")
+	}
+	want := make([]int64, len(figures[0]))
+	for _, f := range figures {
+		for k := range f {
+			want[k] += f[k]
+		}
+	}
+	plainFigures := n.figuresOf(1, q.PlainResult)
+	if len(q.PlainResult) != int(q.Slots) || !slices.Equal(plainFigures, want) {
+		t.Fatalf("released plain figures %v (%d values), want %v", plainFigures, len(q.PlainResult), want)
+	}
+	if q3 := n.query(3); q3.Status != pb.ResearchQuery_STATUS_REFUSED || q3.NoisedCount != 6 || len(q3.PlainResult) != 0 || !strings.Contains(q3.Reason, "cohort too small") {
+		t.Fatalf("small plaintext query: %s, count %d, result %v, %q", q3.Status, q3.NoisedCount, q3.PlainResult, q3.Reason)
+	}
+	var c pb.Contribution
+	if err := tx.Unmarshal(n.twinApps.query("/research/contribution/1/2", true).Value, &c); err != nil || c.PlainCount != 6 || len(c.ResultHash) != 0 {
+		t.Fatalf("member 2's contribution record: %+v %v", &c, err)
+	}
+
+	// The encrypted twin: gate, switch, decrypt; the same figures.
+	n.tx(op(1), research.TypeContribute, good(1), "wrong_state") // query 1 is released
+	n.run(n.all)
+	n.shares(n.query(2).GateRequest)
+	n.run(n.all)
+	n.shares(n.query(2).ReleaseRequest)
+	n.run(n.all)
+	q2 := n.query(2)
+	if q2.Status != pb.ResearchQuery_STATUS_RELEASED || q2.NoisedCount != q.NoisedCount {
+		t.Fatalf("encrypted twin: %s, count %d, %q", q2.Status, q2.NoisedCount, q2.Reason)
+	}
+	vals, err := a.p.Decrypt(a.researcherPriv, n.blob(q2.ResultHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.figuresOf(2, vals); !slices.Equal(got, plainFigures) {
+		t.Fatalf("encrypted twin decrypts to %v, the plaintext baseline released %v", got, plainFigures)
+	}
+
+	// One member answers a plaintext query: at the deadline it is released
+	// with that member's figures (DP off: no minimum of noise shares).
+	n.tx(a.researcher, research.TypeSubmit, plain(small), "ok")
+	n.run(n.all)
+	n.tx(op(2), research.TypeContribute, n.plainContribution(4, []int64{12}, 12), "ok")
+	n.run(n.all)
+	for range 4 {
+		n.run(n.all)
+	}
+	if q4 := n.query(4); q4.Status != pb.ResearchQuery_STATUS_RELEASED || !slices.Equal(q4.Contributors, []uint64{2}) || !slices.Equal(q4.PlainResult, []int64{12}) {
+		t.Fatalf("plaintext query with one contribution at its deadline: %s %v %v %q", q4.Status, q4.Contributors, q4.PlainResult, q4.Reason)
 	}
 }

@@ -68,7 +68,28 @@ type Context struct {
 	Signer *pb.Account
 	Nonce  uint64
 	events []Event
+	// validators are the validator-set changes the tx asks for.
+	validators []ValidatorUpdate
 }
+
+// ValidatorUpdate changes the power of one CometBFT validator: a new key
+// joins the set, power 0 removes it. CometBFT applies the block's updates
+// two heights later.
+type ValidatorUpdate struct {
+	PubKey []byte // ed25519, 32 bytes
+	Power  int64
+}
+
+// UpdateValidator asks for a validator-set change; like an event, it
+// reaches the block's ValidatorUpdates only if the tx succeeds. A later
+// update of the same key in the block wins.
+func (c *Context) UpdateValidator(pub []byte, power int64) {
+	c.validators = append(c.validators, ValidatorUpdate{PubKey: slices.Clone(pub), Power: power})
+}
+
+// ValidatorUpdates returns the validator-set changes asked for so far, in
+// the order asked.
+func (c *Context) ValidatorUpdates() []ValidatorUpdate { return c.validators }
 
 // NewContext returns a Context over store for a tx signed by signer.
 func NewContext(b Block, store KVStore, signer *pb.Account, nonce uint64) *Context {

@@ -29,6 +29,35 @@ type AppState struct {
 	HE *HE `json:"he,omitempty"`
 	// Research sets the rules of encrypted research queries; it needs HE.
 	Research *Research `json:"research,omitempty"`
+	// Governance sets the rules of the members' votes; without it a
+	// proposal has DefaultGovernance's deadline.
+	Governance *Governance `json:"governance,omitempty"`
+}
+
+// Governance is the alliance's rules for proposals (see pb.GovParams).
+type Governance struct {
+	// VotingDeadlineBlocks: a proposal undecided this many blocks after
+	// the block it was made in expires.
+	VotingDeadlineBlocks uint64 `json:"voting_deadline_blocks"`
+}
+
+// DefaultGovernance gives members 50 blocks to vote.
+func DefaultGovernance() *Governance { return &Governance{VotingDeadlineBlocks: 50} }
+
+// MaxVotingDeadlineBlocks bounds voting_deadline_blocks.
+const MaxVotingDeadlineBlocks = 100_000
+
+// Proto returns the state form of g.
+func (g *Governance) Proto() *pb.GovParams {
+	return &pb.GovParams{VotingDeadlineBlocks: g.VotingDeadlineBlocks}
+}
+
+// CheckHospitalID says what is wrong with a hospital id, or returns nil.
+func CheckHospitalID(id string) error {
+	if !hospitalIDPattern.MatchString(id) {
+		return fmt.Errorf("hospital id %q must match %s", id, hospitalIDPattern)
+	}
+	return nil
 }
 
 // Research is the alliance's rules for research queries (see
@@ -40,6 +69,11 @@ type Research struct {
 	MaxPatients                uint64 `json:"max_patients"`
 	// DPOff makes results exact and noise-free: for test alliances only.
 	DPOff bool `json:"dp_off,omitempty"`
+	// PlaintextBaseline lets researchers submit plaintext-baseline queries
+	// (hospitals post plaintext figures), so a benchmark can measure the
+	// cost of encryption side by side: for benchmark alliances only; it
+	// needs DPOff.
+	PlaintextBaseline bool `json:"plaintext_baseline,omitempty"`
 }
 
 // DefaultResearch: release only cohorts of at least 11 (noised), 20 blocks
@@ -51,7 +85,7 @@ func DefaultResearch() *Research {
 // Proto returns the state form of r.
 func (r *Research) Proto() *pb.ResearchParams {
 	return &pb.ResearchParams{MinCohort: r.MinCohort, ContributionDeadlineBlocks: r.ContributionDeadlineBlocks,
-		BudgetMicro: r.BudgetMicro, MaxPatients: r.MaxPatients, DpOff: r.DPOff}
+		BudgetMicro: r.BudgetMicro, MaxPatients: r.MaxPatients, DpOff: r.DPOff, PlaintextBaseline: r.PlaintextBaseline}
 }
 
 // HE pins the homomorphic-encryption parameters (explicit primes, so every
@@ -220,7 +254,12 @@ func (s *AppState) Validate() error {
 			return bad("research.max_patients: %d must be in [1, 2^32]", r.MaxPatients)
 		case r.BudgetMicro > 1<<50:
 			return bad("research.budget_micro: %d is too large", r.BudgetMicro)
+		case r.PlaintextBaseline && !r.DPOff:
+			return bad("research.plaintext_baseline: needs dp_off too (the baseline measures the cost of encryption, not of noise; both are for benchmark and test alliances only)")
 		}
+	}
+	if g := s.Governance; g != nil && (g.VotingDeadlineBlocks < 1 || g.VotingDeadlineBlocks > MaxVotingDeadlineBlocks) {
+		return bad("governance.voting_deadline_blocks: %d must be in [1, %d]", g.VotingDeadlineBlocks, MaxVotingDeadlineBlocks)
 	}
 	if s.HE != nil {
 		if _, err := he.NewParams(s.HE.Params); err != nil {

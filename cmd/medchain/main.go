@@ -18,6 +18,12 @@ func main() {
 		if errors.As(err, &ce) {
 			os.Exit(3)
 		}
+		// Commands with their own codes (audit replay: 2 the chain fails
+		// the audit, 4 the copy is unreadable).
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
 		os.Exit(1)
 	}
 }

@@ -261,7 +261,7 @@ func readResearchSpend(cmd *cobra.Command) (researchSpend, error) {
 
 func newResearchSubmitCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   `submit "SELECT ..." --from KEY --he-key NAME (--rho R | --epsilon E [--delta D])`,
+		Use:   `submit "SELECT ..." --from KEY (--he-key NAME | --plaintext-baseline) (--rho R | --epsilon E [--delta D])`,
 		Short: "Submit a research query with the privacy budget it spends",
 		Long: `Submit a research query (see medchain research --help for the language).
 
@@ -272,7 +272,12 @@ rounded down. An alliance in test mode (dp_off) takes no spend.
 
 The query text is checked before anything is sent; a query the chain refuses
 exits with code 3. With the file keyring, the passphrase is asked twice: for
-the HE key, then for the signing key.`,
+the HE key, then for the signing key.
+
+--plaintext-baseline (benchmark alliances only: research.plaintext_baseline
+and dp_off) asks the same query without encryption, so its cost can be
+measured: the hospitals post plaintext figures, the chain sums them and
+releases them in plain, readable by anyone. It takes no --he-key.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkResearchOutput(cmd); err != nil {
@@ -288,8 +293,16 @@ the HE key, then for the signing key.`,
 			}
 			from, _ := cmd.Flags().GetString("from")
 			heName, _ := cmd.Flags().GetString("he-key")
-			if err := checkHEKeyName("--he-key", heName); err != nil {
-				return err
+			plaintext, _ := cmd.Flags().GetBool("plaintext-baseline")
+			switch {
+			case plaintext && heName != "":
+				return errors.New("--plaintext-baseline takes no --he-key: the result is released in plain on chain, not switched to a key")
+			case !plaintext && heName == "":
+				return errors.New("--he-key is required: the result is switched to your researcher HE key (`medchain research keygen --name NAME`); a benchmark alliance also takes --plaintext-baseline")
+			case !plaintext:
+				if err := checkHEKeyName("--he-key", heName); err != nil {
+					return err
+				}
 			}
 			timeout, _ := cmd.Flags().GetDuration("timeout")
 			kr, err := openKeyring(cmd)
@@ -317,6 +330,9 @@ the HE key, then for the signing key.`,
 			if err := query.Validate(q, lim); err != nil {
 				return fmt.Errorf("this alliance cannot answer the query: %w", err)
 			}
+			if plaintext && (!ap.Research.PlaintextBaseline || !ap.Research.DpOff) {
+				return errors.New("--plaintext-baseline: this alliance takes no plaintext-baseline query (research.plaintext_baseline and dp_off are for benchmark alliances only); submit it encrypted with --he-key")
+			}
 			switch {
 			case ap.Research.DpOff && sp.micro > 0:
 				return errors.New("this alliance runs without differential privacy (test mode): a query spends nothing; drop --rho/--epsilon")
@@ -333,16 +349,18 @@ the HE key, then for the signing key.`,
 				return fmt.Errorf("privacy budget: this query asks ρ = %s, %s of %s is left; ask for less, or ask the alliance for more budget",
 					report.FormatMicro(sp.micro), report.FormatMicro(left), report.FormatMicro(b.GrantedMicro))
 			}
-			pub, err := researcherPublicKey(kr, heName, hp)
-			if err != nil {
-				return err
+			var pub []byte
+			if !plaintext {
+				if pub, err = researcherPublicKey(kr, heName, hp); err != nil {
+					return err
+				}
 			}
 			priv, err := kr.Signer(from)
 			if err != nil {
 				return err
 			}
 			defer clear(priv)
-			res, err := c.Send(ctx, priv, research.TypeSubmit, &pb.SubmitQuery{Query: q, ResearcherKey: pub, RhoMicro: sp.micro}, timeout)
+			res, err := c.Send(ctx, priv, research.TypeSubmit, &pb.SubmitQuery{Query: q, ResearcherKey: pub, RhoMicro: sp.micro, Plaintext: plaintext}, timeout)
 			if err != nil {
 				return err
 			}
@@ -367,7 +385,7 @@ the HE key, then for the signing key.`,
 				text = query.Format(rq.Query) // with the AS OF date the contract fixed
 			}
 			view := map[string]any{"id": id, "query": text, "rho_micro": sp.micro, "rho": report.FormatMicro(sp.micro),
-				"deadline_height": deadline, "hash": res.Hash.String(), "height": res.Height}
+				"deadline_height": deadline, "hash": res.Hash.String(), "height": res.Height, "plaintext": plaintext}
 			guarantee := ""
 			if sp.micro > 0 {
 				d := sp.delta
@@ -377,17 +395,20 @@ the HE key, then for the signing key.`,
 			return output(cmd, view, func(w io.Writer) {
 				fmt.Fprintf(w, "submitted research query %d at height %d (tx %s)\n  %s\n  spends ρ = %s%s\n  contributions until height %s; follow it with `medchain research status %d`\n",
 					id, res.Height, res.Hash, text, report.FormatMicro(sp.micro), guarantee, deadline, id)
+				if plaintext {
+					fmt.Fprintln(w, "  plaintext baseline: the hospitals answer in plain and the chain releases the sums in plain, readable by anyone")
+				}
 			})
 		},
 	}
 	cmd.Flags().String("from", "", "name of the researcher's signing key in the keyring")
 	cmd.Flags().String("he-key", "", "name of the researcher HE key (research keygen --name)")
+	cmd.Flags().Bool("plaintext-baseline", false, "benchmark alliances only: ask without encryption (no --he-key; the result is public)")
 	cmd.Flags().String("rho", "", "zCDP budget this query spends, e.g. 0.5")
 	cmd.Flags().Float64("epsilon", 0, "spend as an (ε, δ)-DP guarantee instead of --rho")
 	cmd.Flags().Float64("delta", report.DefaultDelta, "δ of --epsilon")
 	cmd.Flags().Duration("timeout", 30*time.Second, "how long to wait for the commit")
 	_ = cmd.MarkFlagRequired("from")
-	_ = cmd.MarkFlagRequired("he-key")
 	addKeyringFlags(cmd)
 	addNodeFlag(cmd)
 	addOutputFlag(cmd)
@@ -571,12 +592,19 @@ func newResearchStatusCmd() *cobra.Command {
 				"contributors": rq.Contributors, "hospitals": hospitals, "members": len(ids),
 				"gate_request": rq.GateRequest, "noised_count": rq.NoisedCount, "min_cohort": ap.Research.MinCohort,
 				"release_request": rq.ReleaseRequest, "result_hash": hex.EncodeToString(rq.ResultHash), "reason": rq.Reason,
-				"rho_micro": rq.RhoMicro, "dp_off": rq.DpOff, "slots": rq.Slots,
+				"rho_micro": rq.RhoMicro, "dp_off": rq.DpOff, "slots": rq.Slots, "plaintext": rq.Plaintext,
 				"budget_left_micro": researchBudgetLeft(b), "budget_granted_micro": b.GrantedMicro,
 			}
 			return output(cmd, view, func(w io.Writer) {
 				fmt.Fprintf(w, "query %d by %s\n  %s\n", rq.Id, rq.Researcher, query.Format(rq.Query))
-				fmt.Fprintf(w, "status        %s since height %d: %s\n", researchStatusName(rq.Status), rq.StatusHeight, researchStatusMeaning[rq.Status])
+				meaning := researchStatusMeaning[rq.Status]
+				if rq.Plaintext && rq.Status == pb.ResearchQuery_STATUS_RELEASED {
+					meaning = "the sums are released in plain: medchain research result"
+				}
+				fmt.Fprintf(w, "status        %s since height %d: %s\n", researchStatusName(rq.Status), rq.StatusHeight, meaning)
+				if rq.Plaintext {
+					fmt.Fprintln(w, "mode          plaintext baseline (benchmark): the hospitals answered in plain, the chain summed their figures")
+				}
 				if rq.Reason != "" {
 					fmt.Fprintf(w, "reason        %s\n", rq.Reason)
 				}
@@ -746,14 +774,15 @@ func researchHasSurvival(q *pb.Query) bool {
 
 func newResearchResultCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "result ID --he-key NAME [--plot FILE.svg]",
+		Use:   "result ID [--he-key NAME] [--plot FILE.svg]",
 		Short: "Decrypt a released query's result with your HE key and print it (table, or -o json)",
 		Long: `Fetch a released query's result, decrypt it locally with your researcher HE
 key and print one table per statistic: counts, sums, means, sample variances
 and standard deviations in natural units, histogram bins, the Kaplan–Meier
 table S(k) = Π (1 − events/at_risk), and linear regressions solved exactly.
 With differential privacy on, every value carries noise; the report says so.
---plot FILE.svg draws the survival curves.`,
+--plot FILE.svg draws the survival curves. A plaintext-baseline query's
+result is in plain on chain: it needs no --he-key.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseResearchID(args[0])
@@ -761,8 +790,10 @@ With differential privacy on, every value carries noise; the report says so.
 				return err
 			}
 			heName, _ := cmd.Flags().GetString("he-key")
-			if err := checkHEKeyName("--he-key", heName); err != nil {
-				return err
+			if heName != "" {
+				if err := checkHEKeyName("--he-key", heName); err != nil {
+					return err
+				}
 			}
 			if err := checkResearchOutput(cmd); err != nil {
 				return err
@@ -792,6 +823,12 @@ With differential privacy on, every value carries noise; the report says so.
 			if plot != "" && !researchHasSurvival(rq.Query) {
 				return fmt.Errorf("--plot: query %d has no survival(...) statistic to plot", id)
 			}
+			switch {
+			case rq.Plaintext && heName != "":
+				return fmt.Errorf("query %d is a plaintext-baseline query: its result is in plain on chain; drop --he-key", id)
+			case !rq.Plaintext && heName == "":
+				return fmt.Errorf("--he-key is required: query %d's result is switched to the researcher HE key it was submitted with", id)
+			}
 			ap, err := researchParams(ctx, c)
 			if err != nil {
 				return err
@@ -804,32 +841,14 @@ With differential privacy on, every value carries noise; the report says so.
 			if err != nil {
 				return err
 			}
-			q, err := c.Query(ctx, "/blob/"+hex.EncodeToString(rq.ResultHash), 0, false)
-			if err != nil {
+			var vals []int64
+			if rq.Plaintext {
+				if len(rq.PlainResult) != int(rq.Slots) {
+					return fmt.Errorf("the node's record of query %d has %d plain values for %d slots; ask another node", id, len(rq.PlainResult), rq.Slots)
+				}
+				vals = rq.PlainResult
+			} else if vals, err = researchDecrypt(ctx, cmd, c, hp, rq, heName); err != nil {
 				return err
-			}
-			if q.Value == nil {
-				return fmt.Errorf("the node has no result blob %x of query %d", rq.ResultHash, id)
-			}
-			if h := sha256.Sum256(q.Value); !slices.Equal(h[:], rq.ResultHash) {
-				return fmt.Errorf("the node's result blob of query %d does not match its hash %x; ask another node", id, rq.ResultHash)
-			}
-			kr, err := openKeyring(cmd)
-			if err != nil {
-				return err
-			}
-			k, err := openResearcherKey(kr, heName, hp)
-			if err != nil {
-				return err
-			}
-			defer k.Clear()
-			if h := k.PublicHash(); !slices.Equal(h[:], rq.ResearcherKeyHash) {
-				return fmt.Errorf("query %d's result was switched to another HE key (sha256 %x), not to %q (sha256 %x): use the --he-key it was submitted with",
-					id, rq.ResearcherKeyHash, heName, h)
-			}
-			vals, err := hp.Decrypt(k.Secret, q.Value)
-			if err != nil {
-				return fmt.Errorf("decrypting the result of query %d: %w", id, err)
 			}
 			ep, err := researchEpoch(ctx, c, rq.Epoch)
 			if err != nil {
@@ -850,13 +869,46 @@ With differential privacy on, every value carries noise; the report says so.
 			return output(cmd, r, func(w io.Writer) { _ = report.WriteText(w, r) })
 		},
 	}
-	cmd.Flags().String("he-key", "", "name of the researcher HE key the query was submitted with")
+	cmd.Flags().String("he-key", "", "name of the researcher HE key the query was submitted with (none for a plaintext-baseline query)")
 	cmd.Flags().String("plot", "", "write the survival curves to this SVG file")
-	_ = cmd.MarkFlagRequired("he-key")
 	addKeyringFlags(cmd)
 	addNodeFlag(cmd)
 	addOutputFlag(cmd)
 	return cmd
+}
+
+// researchDecrypt fetches released query rq's result blob, checks it
+// against its hash and decrypts it with the researcher HE key heName.
+func researchDecrypt(ctx context.Context, cmd *cobra.Command, c *client.Client, hp *he.Params, rq *pb.ResearchQuery, heName string) ([]int64, error) {
+	id := rq.Id
+	q, err := c.Query(ctx, "/blob/"+hex.EncodeToString(rq.ResultHash), 0, false)
+	if err != nil {
+		return nil, err
+	}
+	if q.Value == nil {
+		return nil, fmt.Errorf("the node has no result blob %x of query %d", rq.ResultHash, id)
+	}
+	if h := sha256.Sum256(q.Value); !slices.Equal(h[:], rq.ResultHash) {
+		return nil, fmt.Errorf("the node's result blob of query %d does not match its hash %x; ask another node", id, rq.ResultHash)
+	}
+	kr, err := openKeyring(cmd)
+	if err != nil {
+		return nil, err
+	}
+	k, err := openResearcherKey(kr, heName, hp)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Clear()
+	if h := k.PublicHash(); !slices.Equal(h[:], rq.ResearcherKeyHash) {
+		return nil, fmt.Errorf("query %d's result was switched to another HE key (sha256 %x), not to %q (sha256 %x): use the --he-key it was submitted with",
+			id, rq.ResearcherKeyHash, heName, h)
+	}
+	vals, err := hp.Decrypt(k.Secret, q.Value)
+	if err != nil {
+		return nil, fmt.Errorf("decrypting the result of query %d: %w", id, err)
+	}
+	return vals, nil
 }
 
 // writeResearchPlot writes the survival SVG of r to path, replacing it whole.

@@ -20,6 +20,7 @@ import (
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/query"
 	"github.com/medchain/medchain/contracts/research"
+	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/node"
 	"github.com/medchain/medchain/node/client"
 	"github.com/medchain/medchain/node/hework"
@@ -59,7 +60,8 @@ func TestResearchBadInputIsRefusedBeforeAnythingIsSent(t *testing.T) {
 		{"a delta without epsilon", submit("SELECT count()", "--rho", "1", "--delta", "1e-9"), "--delta goes with --epsilon"},
 		{"an unknown output format", submit("SELECT count()", "--rho", "1", "-o", "yaml"), "--output"},
 		{"a bad HE key name", submit("SELECT count()", "--rho", "1", "--he-key", "Alice Smith"), "--he-key"},
-		{"a submit without an HE key", []string{"research", "submit", "SELECT count()", "--from", "alice", "--rho", "1", noNode}, `required flag(s) "he-key"`},
+		{"a submit without an HE key", []string{"research", "submit", "SELECT count()", "--from", "alice", "--rho", "1", noNode}, "--he-key is required"},
+		{"a plaintext-baseline submit with an HE key", submit("SELECT count()", "--plaintext-baseline"), "--plaintext-baseline takes no --he-key"},
 		{"a status of a query id that is not a number", []string{"research", "status", "seven", noNode}, "want a number such as 7"},
 		{"a result of query 0", []string{"research", "result", "0", "--he-key", "alice", noNode}, "want a number such as 7"},
 		{"a plot that is not SVG", []string{"research", "result", "3", "--he-key", "alice", "--plot", "km.png", noNode}, "*.svg"},
@@ -389,5 +391,118 @@ func releasedResult(ctx context.Context, t *testing.T, m *localnet.Manifest, cli
 	}
 	if out, code := cli("research", "result", id, "--he-key", "bob"); code != 1 || !strings.Contains(out, "switched to another HE key") {
 		t.Fatalf("another key: %d %s", code, out)
+	}
+}
+
+// TestResearchPlaintextBaselineOnAOneHospitalLocalnet: in a benchmark
+// alliance (plaintext_baseline, DP off) a researcher submits a query with
+// --plaintext-baseline and no HE key; the test plays the hospital and
+// posts plain figures; status says it is a plaintext baseline, and
+// research result prints the released sums without any key (and refuses
+// one). An encrypted query's result still needs --he-key.
+func TestResearchPlaintextBaselineOnAOneHospitalLocalnet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	r := genesis.DefaultResearch()
+	r.DPOff, r.PlaintextBaseline, r.MinCohort = true, true, 5
+	m, err := localnet.Generate(localnet.Options{Dir: filepath.Join(t.TempDir(), "ln"), Validators: 1, Researcher: true, Research: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := localnet.NewCluster(medchain(t), m)
+	if err := c.StartEnv(0, hework.FaultNoResearchEnv+"=1"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.StopAll(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			if log, err := os.ReadFile(c.LogPath(0)); err == nil {
+				t.Logf("node log (tail):\n%s", log[max(0, len(log)-4000):])
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := c.WaitKeyCeremony(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := []string{"--home", m.Nodes[0].Home, "--keyring-backend", "test", "--node", m.Nodes[0].RPC}
+	cli := func(args ...string) (string, int) {
+		t.Helper()
+		if args[1] == "status" { // reads no keyring
+			return run(t, "", append(args, at[4:]...)...)
+		}
+		return run(t, "", append(args, at...)...)
+	}
+	me := localnet.ResearcherKeyName
+	out, code := cli("research", "submit", "SELECT count(), mean(age)", "--from", me, "--plaintext-baseline", "-o", "json")
+	var sub struct {
+		ID        uint64 `json:"id"`
+		Plaintext bool   `json:"plaintext"`
+	}
+	if err := json.Unmarshal([]byte(out), &sub); code != 0 || err != nil || sub.ID == 0 || !sub.Plaintext {
+		t.Fatalf("submit: %d %v %s", code, err, out)
+	}
+	id := fmt.Sprint(sub.ID)
+	if out, code := cli("research", "status", id); code != 0 || !strings.Contains(out, "plaintext baseline") {
+		t.Fatalf("status: %d %s", code, out)
+	}
+
+	cl, err := client.Dial(m.Nodes[0].RPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.Open(node.KeyringDir(m.Nodes[0].Home), keyring.BackendTest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := kr.Signer("operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 12 patients aged 50 on average: count n, mean(age)'s n and sum in
+	// the query's three slots.
+	contribution := &pb.Contribute{Query: sub.ID, PlainResult: []int64{12, 12, 600}, PlainCount: 12}
+	for attempt := 0; ; attempt++ {
+		res, err := cl.Send(ctx, op, research.TypeContribute, contribution, time.Minute)
+		var ce *client.CodeError
+		if err == nil && res.Code == 0 {
+			break
+		}
+		if attempt < 10 && (errors.As(err, &ce) && (ce.Code == 6 || ce.Code == 7) || err == nil && (res.Code == 6 || res.Code == 7)) {
+			continue // the node's HE worker signs with the operator key too
+		}
+		t.Fatalf("contribute: %v %+v", err, res)
+	}
+	// One member: its contribution releases the query in its block.
+	if out, code := cli("research", "status", id); code != 0 || !strings.Contains(out, "RELEASED") {
+		t.Fatalf("status after the contribution: %d %s", code, out)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"the result is printed without any key", []string{"research", "result", id}, 0, []string{"query " + id, "h0 (1)", "mean(age)", "50"}},
+		{"the result refuses an HE key it does not need", []string{"research", "result", id, "--he-key", "alice"}, 1, []string{"plaintext-baseline query", "drop --he-key"}},
+		{"an encrypted submit still needs an HE key", []string{"research", "submit", "SELECT count()", "--from", me}, 1, []string{"--he-key is required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := cli(tt.args...)
+			t.Logf("%s:\n%s", strings.Join(tt.args, " "), out)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tt.code, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Fatalf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
 	}
 }

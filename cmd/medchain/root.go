@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().String("home", defaultHome(), "node home folder (env MEDCHAIN_HOME)")
 	root.AddCommand(newInitCmd(), newStartCmd(), newKeysCmd(), newTxCmd(), newQueryCmd(),
 		newStatusCmd(), newGenesisCmd(), newHECmd(), newResearchCmd(), newLocalnetCmd(), newDemoCmd(), newVersionCmd(), newSynthCmd(), newIngestCmd(),
-		newDoctorCmd(), newPatientCmd(), newRecordCmd(), newGrantCmd(), newBreakGlassCmd(), newPepperCmd())
+		newDoctorCmd(), newPatientCmd(), newRecordCmd(), newGrantCmd(), newBreakGlassCmd(), newPepperCmd(), newGovCmd(), newAuditCmd())
 	return root
 }
 

@@ -19,6 +19,9 @@ func InitGenesis(w contracts.KVStore, s *genesis.AppState) error {
 	if s.Research != nil {
 		params.Research = s.Research.Proto()
 	}
+	if s.Governance != nil {
+		params.Gov = s.Governance.Proto()
+	}
 	if err := set(w, ParamsKey(), params); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package hekeys
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -223,4 +224,52 @@ func LatestReadyEpoch(r contracts.Reader) (*pb.KeyEpoch, error) {
 		return nil, err
 	}
 	return nil, fmt.Errorf("%w: the alliance has no collective key yet (the key ceremony is not complete)", contracts.ErrWrongState)
+}
+
+// StartEpoch opens the next key epoch (one more than the newest) for
+// members, ascending member indexes, with decryption threshold t, and
+// returns its number. Governance calls it when the member set or t
+// changes; the members then run the ceremony as for epoch 1. Queries
+// already running finish under their own epoch; new ones use the newest
+// ready epoch (LatestReadyEpoch). Without HE parameters it does nothing
+// and returns 0.
+func StartEpoch(w contracts.KVStore, members []uint64, t uint32) (uint64, error) {
+	ap, err := accounts.GetParams(w)
+	if err != nil {
+		return 0, err
+	}
+	if ap.He == nil {
+		return 0, nil
+	}
+	ms := slices.Clone(members)
+	slices.Sort(ms)
+	switch {
+	case len(ms) == 0 || len(ms) > he.MaxMembers:
+		return 0, fmt.Errorf("%w: a key epoch has 1 to %d members, not %d", contracts.ErrWrongState, he.MaxMembers, len(ms))
+	case len(slices.Compact(slices.Clone(ms))) != len(ms):
+		return 0, fmt.Errorf("%w: member indexes %s repeat", contracts.ErrInvalidPayload, joinIdx(ms))
+	case ms[0] == 0 || ms[len(ms)-1] > he.MaxMemberIndex:
+		return 0, fmt.Errorf("%w: member indexes must be in [1, %d]", contracts.ErrInvalidPayload, he.MaxMemberIndex)
+	case t < 1 || int(t) > len(ms):
+		return 0, fmt.Errorf("%w: threshold %d must be in [1, %d members]", contracts.ErrWrongState, t, len(ms))
+	}
+	it, err := w.Iterator([]byte{prefixEpoch}, []byte{prefixEpoch + 1}, false)
+	if err != nil {
+		return 0, err
+	}
+	var next uint64 = 1
+	if it.Valid() {
+		k := it.Key()
+		if len(k) != 9 {
+			it.Close()
+			return 0, fmt.Errorf("key epoch key %x is not 9 bytes", k)
+		}
+		next = binary.BigEndian.Uint64(k[1:]) + 1
+	}
+	err = it.Error()
+	it.Close()
+	if err != nil {
+		return 0, err
+	}
+	return next, set(w, EpochKey(next), &pb.KeyEpoch{Epoch: next, Members: ms, Threshold: t})
 }

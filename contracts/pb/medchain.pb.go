@@ -591,6 +591,64 @@ func (ResearchQuery_Status) EnumDescriptor() ([]byte, []int) {
 	return file_medchain_proto_rawDescGZIP(), []int{62, 0}
 }
 
+type Proposal_Status int32
+
+const (
+	Proposal_STATUS_UNSPECIFIED Proposal_Status = 0
+	Proposal_STATUS_OPEN        Proposal_Status = 1
+	Proposal_STATUS_EXECUTED    Proposal_Status = 2 // passed and applied
+	Proposal_STATUS_REJECTED    Proposal_Status = 3 // enough no votes that it can no longer pass
+	Proposal_STATUS_EXPIRED     Proposal_Status = 4 // undecided at its deadline
+	Proposal_STATUS_FAILED      Proposal_Status = 5 // passed, but the action was no longer possible; nothing applied
+)
+
+// Enum value maps for Proposal_Status.
+var (
+	Proposal_Status_name = map[int32]string{
+		0: "STATUS_UNSPECIFIED",
+		1: "STATUS_OPEN",
+		2: "STATUS_EXECUTED",
+		3: "STATUS_REJECTED",
+		4: "STATUS_EXPIRED",
+		5: "STATUS_FAILED",
+	}
+	Proposal_Status_value = map[string]int32{
+		"STATUS_UNSPECIFIED": 0,
+		"STATUS_OPEN":        1,
+		"STATUS_EXECUTED":    2,
+		"STATUS_REJECTED":    3,
+		"STATUS_EXPIRED":     4,
+		"STATUS_FAILED":      5,
+	}
+)
+
+func (x Proposal_Status) Enum() *Proposal_Status {
+	p := new(Proposal_Status)
+	*p = x
+	return p
+}
+
+func (x Proposal_Status) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Proposal_Status) Descriptor() protoreflect.EnumDescriptor {
+	return file_medchain_proto_enumTypes[10].Descriptor()
+}
+
+func (Proposal_Status) Type() protoreflect.EnumType {
+	return &file_medchain_proto_enumTypes[10]
+}
+
+func (x Proposal_Status) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Proposal_Status.Descriptor instead.
+func (Proposal_Status) EnumDescriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{77, 0}
+}
+
 // Tx is the signed envelope of every transaction.
 type Tx struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -752,7 +810,13 @@ type Account struct {
 	Reviewer bool `protobuf:"varint,10,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
 	// pseudonym is a patient account's on-chain identity: 64 lowercase hex
 	// digits, HMAC-SHA256(alliance pepper, canonical identity fields).
-	Pseudonym     string `protobuf:"bytes,11,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	Pseudonym string `protobuf:"bytes,11,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	// retired_role is the role the account held before the alliance retired
+	// it by vote, at retired_height (a retired researcher or auditor, or the
+	// operator of a removed hospital). role is then ROLE_UNSPECIFIED, which
+	// may send nothing.
+	RetiredRole   Role  `protobuf:"varint,12,opt,name=retired_role,json=retiredRole,proto3,enum=medchain.v1.Role" json:"retired_role,omitempty"`
+	RetiredHeight int64 `protobuf:"varint,13,opt,name=retired_height,json=retiredHeight,proto3" json:"retired_height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -864,6 +928,20 @@ func (x *Account) GetPseudonym() string {
 	return ""
 }
 
+func (x *Account) GetRetiredRole() Role {
+	if x != nil {
+		return x.RetiredRole
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *Account) GetRetiredHeight() int64 {
+	if x != nil {
+		return x.RetiredHeight
+	}
+	return 0
+}
+
 // Hospital is a member of the alliance.
 type Hospital struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -878,7 +956,13 @@ type Hospital struct {
 	// (its Shamir point): 1, 2, … in genesis order, never reused.
 	MemberIndex uint64 `protobuf:"varint,6,opt,name=member_index,json=memberIndex,proto3" json:"member_index,omitempty"`
 	// seal_pubkey is the X25519 key other members seal key shares to.
-	SealPubkey    []byte `protobuf:"bytes,7,opt,name=seal_pubkey,json=sealPubkey,proto3" json:"seal_pubkey,omitempty"`
+	SealPubkey []byte `protobuf:"bytes,7,opt,name=seal_pubkey,json=sealPubkey,proto3" json:"seal_pubkey,omitempty"`
+	// admitted_height is the height of the vote that admitted the hospital
+	// (0 for founding members).
+	AdmittedHeight int64 `protobuf:"varint,8,opt,name=admitted_height,json=admittedHeight,proto3" json:"admitted_height,omitempty"`
+	// removed_height is the height of the vote that removed the hospital
+	// (power is then 0 and its operator retired); 0 while it is a member.
+	RemovedHeight int64 `protobuf:"varint,9,opt,name=removed_height,json=removedHeight,proto3" json:"removed_height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -962,6 +1046,20 @@ func (x *Hospital) GetSealPubkey() []byte {
 	return nil
 }
 
+func (x *Hospital) GetAdmittedHeight() int64 {
+	if x != nil {
+		return x.AdmittedHeight
+	}
+	return 0
+}
+
+func (x *Hospital) GetRemovedHeight() int64 {
+	if x != nil {
+		return x.RemovedHeight
+	}
+	return 0
+}
+
 // Params are the alliance-wide parameters.
 type Params struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -970,6 +1068,7 @@ type Params struct {
 	MaxLabelBytes uint64                 `protobuf:"varint,3,opt,name=max_label_bytes,json=maxLabelBytes,proto3" json:"max_label_bytes,omitempty"`
 	He            *HEParams              `protobuf:"bytes,4,opt,name=he,proto3" json:"he,omitempty"`
 	Research      *ResearchParams        `protobuf:"bytes,5,opt,name=research,proto3" json:"research,omitempty"`
+	Gov           *GovParams             `protobuf:"bytes,6,opt,name=gov,proto3" json:"gov,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1035,6 +1134,13 @@ func (x *Params) GetHe() *HEParams {
 func (x *Params) GetResearch() *ResearchParams {
 	if x != nil {
 		return x.Research
+	}
+	return nil
+}
+
+func (x *Params) GetGov() *GovParams {
+	if x != nil {
+		return x.Gov
 	}
 	return nil
 }
@@ -5043,9 +5149,14 @@ type ResearchParams struct {
 	MaxPatients uint64 `protobuf:"varint,4,opt,name=max_patients,json=maxPatients,proto3" json:"max_patients,omitempty"`
 	// dp_off is for test alliances only: hospitals add no noise, results
 	// are exact, queries spend no budget.
-	DpOff         bool `protobuf:"varint,5,opt,name=dp_off,json=dpOff,proto3" json:"dp_off,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DpOff bool `protobuf:"varint,5,opt,name=dp_off,json=dpOff,proto3" json:"dp_off,omitempty"`
+	// plaintext_baseline is for benchmark alliances only (it needs dp_off):
+	// a researcher may then submit plaintext queries, which the hospitals
+	// answer with plaintext figures summed on chain, so the cost of the
+	// encryption can be measured next to the same query encrypted.
+	PlaintextBaseline bool `protobuf:"varint,6,opt,name=plaintext_baseline,json=plaintextBaseline,proto3" json:"plaintext_baseline,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ResearchParams) Reset() {
@@ -5113,6 +5224,13 @@ func (x *ResearchParams) GetDpOff() bool {
 	return false
 }
 
+func (x *ResearchParams) GetPlaintextBaseline() bool {
+	if x != nil {
+		return x.PlaintextBaseline
+	}
+	return false
+}
+
 // SubmitQuery ("research.submit"): a researcher asks a question.
 type SubmitQuery struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5121,7 +5239,12 @@ type SubmitQuery struct {
 	ResearcherKey []byte `protobuf:"bytes,2,opt,name=researcher_key,json=researcherKey,proto3" json:"researcher_key,omitempty"`
 	// rho_micro is the zCDP budget this query spends, in millionths (0 only
 	// when the alliance has dp_off).
-	RhoMicro      uint64 `protobuf:"varint,3,opt,name=rho_micro,json=rhoMicro,proto3" json:"rho_micro,omitempty"`
+	RhoMicro uint64 `protobuf:"varint,3,opt,name=rho_micro,json=rhoMicro,proto3" json:"rho_micro,omitempty"`
+	// plaintext asks for the plaintext baseline (only in an alliance with
+	// plaintext_baseline and dp_off): hospitals post plaintext figures, the
+	// contract sums them and releases the sums in the query record.
+	// researcher_key must then be empty.
+	Plaintext     bool `protobuf:"varint,4,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5177,6 +5300,13 @@ func (x *SubmitQuery) GetRhoMicro() uint64 {
 	return 0
 }
 
+func (x *SubmitQuery) GetPlaintext() bool {
+	if x != nil {
+		return x.Plaintext
+	}
+	return false
+}
+
 // ResearchQuery is the state of one query.
 type ResearchQuery struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -5200,8 +5330,14 @@ type ResearchQuery struct {
 	StatusHeight       int64                  `protobuf:"varint,18,opt,name=status_height,json=statusHeight,proto3" json:"status_height,omitempty"`
 	Slots              uint32                 `protobuf:"varint,19,opt,name=slots,proto3" json:"slots,omitempty"`              // of the packed vector (query.Layout)
 	DpOff              bool                   `protobuf:"varint,20,opt,name=dp_off,json=dpOff,proto3" json:"dp_off,omitempty"` // the alliance's setting when the query was submitted
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// plaintext: a plaintext-baseline query (SubmitQuery.plaintext). It is
+	// released without key switching: plain_result is then the members'
+	// summed packed vector (slots values) and noised_count their exact
+	// summed cohort count.
+	Plaintext     bool    `protobuf:"varint,21,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
+	PlainResult   []int64 `protobuf:"varint,22,rep,packed,name=plain_result,json=plainResult,proto3" json:"plain_result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResearchQuery) Reset() {
@@ -5374,14 +5510,33 @@ func (x *ResearchQuery) GetDpOff() bool {
 	return false
 }
 
+func (x *ResearchQuery) GetPlaintext() bool {
+	if x != nil {
+		return x.Plaintext
+	}
+	return false
+}
+
+func (x *ResearchQuery) GetPlainResult() []int64 {
+	if x != nil {
+		return x.PlainResult
+	}
+	return nil
+}
+
 // Contribute ("research.contribute"): a member's encrypted answer to a
 // query: the packed vector of its figures (noised) and, separately, its
 // noised cohort count in slot 0.
 type Contribute struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Query         uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
-	Result        []byte                 `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
-	Count         []byte                 `protobuf:"bytes,3,opt,name=count,proto3" json:"count,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Query  uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
+	Result []byte                 `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	Count  []byte                 `protobuf:"bytes,3,opt,name=count,proto3" json:"count,omitempty"`
+	// For a plaintext-baseline query, instead of result and count: the
+	// packed vector in plain (exactly the query's slots values) and the
+	// cohort count.
+	PlainResult   []int64 `protobuf:"varint,4,rep,packed,name=plain_result,json=plainResult,proto3" json:"plain_result,omitempty"`
+	PlainCount    int64   `protobuf:"varint,5,opt,name=plain_count,json=plainCount,proto3" json:"plain_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5437,14 +5592,31 @@ func (x *Contribute) GetCount() []byte {
 	return nil
 }
 
+func (x *Contribute) GetPlainResult() []int64 {
+	if x != nil {
+		return x.PlainResult
+	}
+	return nil
+}
+
+func (x *Contribute) GetPlainCount() int64 {
+	if x != nil {
+		return x.PlainCount
+	}
+	return 0
+}
+
 // Contribution is what state keeps of a member's contribution.
 type Contribution struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Query         uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
-	Member        uint64                 `protobuf:"varint,2,opt,name=member,proto3" json:"member,omitempty"`
-	ResultHash    []byte                 `protobuf:"bytes,3,opt,name=result_hash,json=resultHash,proto3" json:"result_hash,omitempty"`
-	CountHash     []byte                 `protobuf:"bytes,4,opt,name=count_hash,json=countHash,proto3" json:"count_hash,omitempty"`
-	Height        int64                  `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Query      uint64                 `protobuf:"varint,1,opt,name=query,proto3" json:"query,omitempty"`
+	Member     uint64                 `protobuf:"varint,2,opt,name=member,proto3" json:"member,omitempty"`
+	ResultHash []byte                 `protobuf:"bytes,3,opt,name=result_hash,json=resultHash,proto3" json:"result_hash,omitempty"`
+	CountHash  []byte                 `protobuf:"bytes,4,opt,name=count_hash,json=countHash,proto3" json:"count_hash,omitempty"`
+	Height     int64                  `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	// A plaintext-baseline contribution's figures (Contribute).
+	PlainResult   []int64 `protobuf:"varint,6,rep,packed,name=plain_result,json=plainResult,proto3" json:"plain_result,omitempty"`
+	PlainCount    int64   `protobuf:"varint,7,opt,name=plain_count,json=plainCount,proto3" json:"plain_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5510,6 +5682,20 @@ func (x *Contribution) GetCountHash() []byte {
 func (x *Contribution) GetHeight() int64 {
 	if x != nil {
 		return x.Height
+	}
+	return 0
+}
+
+func (x *Contribution) GetPlainResult() []int64 {
+	if x != nil {
+		return x.PlainResult
+	}
+	return nil
+}
+
+func (x *Contribution) GetPlainCount() int64 {
+	if x != nil {
+		return x.PlainCount
 	}
 	return 0
 }
@@ -5666,6 +5852,854 @@ func (x *ResearchSubjects) GetPseudonyms() []string {
 	return nil
 }
 
+// GovParams are the rules of the alliance's votes.
+type GovParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// voting_deadline_blocks: a proposal still undecided this many blocks
+	// after the block it was made in expires.
+	VotingDeadlineBlocks uint64 `protobuf:"varint,1,opt,name=voting_deadline_blocks,json=votingDeadlineBlocks,proto3" json:"voting_deadline_blocks,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *GovParams) Reset() {
+	*x = GovParams{}
+	mi := &file_medchain_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GovParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GovParams) ProtoMessage() {}
+
+func (x *GovParams) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GovParams.ProtoReflect.Descriptor instead.
+func (*GovParams) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *GovParams) GetVotingDeadlineBlocks() uint64 {
+	if x != nil {
+		return x.VotingDeadlineBlocks
+	}
+	return 0
+}
+
+// AdmitHospital proposes a new member hospital; once passed its node
+// becomes a validator with power and a new collective-key epoch includes it.
+type AdmitHospital struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name            string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	ValidatorPubkey []byte                 `protobuf:"bytes,3,opt,name=validator_pubkey,json=validatorPubkey,proto3" json:"validator_pubkey,omitempty"` // ed25519 consensus key, 32 bytes
+	Power           int64                  `protobuf:"varint,4,opt,name=power,proto3" json:"power,omitempty"`
+	OperatorPubkey  []byte                 `protobuf:"bytes,5,opt,name=operator_pubkey,json=operatorPubkey,proto3" json:"operator_pubkey,omitempty"` // ed25519 key of its operator account
+	SealPubkey      []byte                 `protobuf:"bytes,6,opt,name=seal_pubkey,json=sealPubkey,proto3" json:"seal_pubkey,omitempty"`             // X25519, 32 bytes; required when the alliance has HE
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AdmitHospital) Reset() {
+	*x = AdmitHospital{}
+	mi := &file_medchain_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitHospital) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitHospital) ProtoMessage() {}
+
+func (x *AdmitHospital) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitHospital.ProtoReflect.Descriptor instead.
+func (*AdmitHospital) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *AdmitHospital) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AdmitHospital) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AdmitHospital) GetValidatorPubkey() []byte {
+	if x != nil {
+		return x.ValidatorPubkey
+	}
+	return nil
+}
+
+func (x *AdmitHospital) GetPower() int64 {
+	if x != nil {
+		return x.Power
+	}
+	return 0
+}
+
+func (x *AdmitHospital) GetOperatorPubkey() []byte {
+	if x != nil {
+		return x.OperatorPubkey
+	}
+	return nil
+}
+
+func (x *AdmitHospital) GetSealPubkey() []byte {
+	if x != nil {
+		return x.SealPubkey
+	}
+	return nil
+}
+
+// RemoveHospital proposes that a member leave: power 0, operator retired,
+// a new key epoch without it.
+type RemoveHospital struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveHospital) Reset() {
+	*x = RemoveHospital{}
+	mi := &file_medchain_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveHospital) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveHospital) ProtoMessage() {}
+
+func (x *RemoveHospital) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveHospital.ProtoReflect.Descriptor instead.
+func (*RemoveHospital) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *RemoveHospital) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RegisterAllianceAccount proposes an alliance-wide researcher or auditor.
+type RegisterAllianceAccount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          Role                   `protobuf:"varint,1,opt,name=role,proto3,enum=medchain.v1.Role" json:"role,omitempty"`
+	Pubkey        []byte                 `protobuf:"bytes,2,opt,name=pubkey,proto3" json:"pubkey,omitempty"`
+	Label         string                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterAllianceAccount) Reset() {
+	*x = RegisterAllianceAccount{}
+	mi := &file_medchain_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterAllianceAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterAllianceAccount) ProtoMessage() {}
+
+func (x *RegisterAllianceAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterAllianceAccount.ProtoReflect.Descriptor instead.
+func (*RegisterAllianceAccount) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *RegisterAllianceAccount) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *RegisterAllianceAccount) GetPubkey() []byte {
+	if x != nil {
+		return x.Pubkey
+	}
+	return nil
+}
+
+func (x *RegisterAllianceAccount) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+// RetireAccount proposes that a researcher or auditor be retired.
+type RetireAccount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireAccount) Reset() {
+	*x = RetireAccount{}
+	mi := &file_medchain_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireAccount) ProtoMessage() {}
+
+func (x *RetireAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireAccount.ProtoReflect.Descriptor instead.
+func (*RetireAccount) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *RetireAccount) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// GrantBudget proposes more privacy budget for a researcher: rho_micro is
+// added to its granted_micro.
+type GrantBudget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Researcher    string                 `protobuf:"bytes,1,opt,name=researcher,proto3" json:"researcher,omitempty"`
+	RhoMicro      uint64                 `protobuf:"varint,2,opt,name=rho_micro,json=rhoMicro,proto3" json:"rho_micro,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantBudget) Reset() {
+	*x = GrantBudget{}
+	mi := &file_medchain_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantBudget) ProtoMessage() {}
+
+func (x *GrantBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantBudget.ProtoReflect.Descriptor instead.
+func (*GrantBudget) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *GrantBudget) GetResearcher() string {
+	if x != nil {
+		return x.Researcher
+	}
+	return ""
+}
+
+func (x *GrantBudget) GetRhoMicro() uint64 {
+	if x != nil {
+		return x.RhoMicro
+	}
+	return 0
+}
+
+// SetParams proposes new values for the fields it sets; the others stay.
+type SetParams struct {
+	state                      protoimpl.MessageState `protogen:"open.v1"`
+	MinCohort                  *uint64                `protobuf:"varint,1,opt,name=min_cohort,json=minCohort,proto3,oneof" json:"min_cohort,omitempty"`
+	ContributionDeadlineBlocks *uint64                `protobuf:"varint,2,opt,name=contribution_deadline_blocks,json=contributionDeadlineBlocks,proto3,oneof" json:"contribution_deadline_blocks,omitempty"`
+	BudgetMicro                *uint64                `protobuf:"varint,3,opt,name=budget_micro,json=budgetMicro,proto3,oneof" json:"budget_micro,omitempty"`
+	MaxPatients                *uint64                `protobuf:"varint,4,opt,name=max_patients,json=maxPatients,proto3,oneof" json:"max_patients,omitempty"`
+	// threshold (t) change opens a new key epoch with the new t.
+	Threshold            *uint32 `protobuf:"varint,5,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	ShareDeadlineBlocks  *uint64 `protobuf:"varint,6,opt,name=share_deadline_blocks,json=shareDeadlineBlocks,proto3,oneof" json:"share_deadline_blocks,omitempty"`
+	VotingDeadlineBlocks *uint64 `protobuf:"varint,7,opt,name=voting_deadline_blocks,json=votingDeadlineBlocks,proto3,oneof" json:"voting_deadline_blocks,omitempty"`
+	MaxTxBytes           *uint64 `protobuf:"varint,8,opt,name=max_tx_bytes,json=maxTxBytes,proto3,oneof" json:"max_tx_bytes,omitempty"`
+	MaxMemoBytes         *uint64 `protobuf:"varint,9,opt,name=max_memo_bytes,json=maxMemoBytes,proto3,oneof" json:"max_memo_bytes,omitempty"`
+	MaxLabelBytes        *uint64 `protobuf:"varint,10,opt,name=max_label_bytes,json=maxLabelBytes,proto3,oneof" json:"max_label_bytes,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *SetParams) Reset() {
+	*x = SetParams{}
+	mi := &file_medchain_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetParams) ProtoMessage() {}
+
+func (x *SetParams) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetParams.ProtoReflect.Descriptor instead.
+func (*SetParams) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *SetParams) GetMinCohort() uint64 {
+	if x != nil && x.MinCohort != nil {
+		return *x.MinCohort
+	}
+	return 0
+}
+
+func (x *SetParams) GetContributionDeadlineBlocks() uint64 {
+	if x != nil && x.ContributionDeadlineBlocks != nil {
+		return *x.ContributionDeadlineBlocks
+	}
+	return 0
+}
+
+func (x *SetParams) GetBudgetMicro() uint64 {
+	if x != nil && x.BudgetMicro != nil {
+		return *x.BudgetMicro
+	}
+	return 0
+}
+
+func (x *SetParams) GetMaxPatients() uint64 {
+	if x != nil && x.MaxPatients != nil {
+		return *x.MaxPatients
+	}
+	return 0
+}
+
+func (x *SetParams) GetThreshold() uint32 {
+	if x != nil && x.Threshold != nil {
+		return *x.Threshold
+	}
+	return 0
+}
+
+func (x *SetParams) GetShareDeadlineBlocks() uint64 {
+	if x != nil && x.ShareDeadlineBlocks != nil {
+		return *x.ShareDeadlineBlocks
+	}
+	return 0
+}
+
+func (x *SetParams) GetVotingDeadlineBlocks() uint64 {
+	if x != nil && x.VotingDeadlineBlocks != nil {
+		return *x.VotingDeadlineBlocks
+	}
+	return 0
+}
+
+func (x *SetParams) GetMaxTxBytes() uint64 {
+	if x != nil && x.MaxTxBytes != nil {
+		return *x.MaxTxBytes
+	}
+	return 0
+}
+
+func (x *SetParams) GetMaxMemoBytes() uint64 {
+	if x != nil && x.MaxMemoBytes != nil {
+		return *x.MaxMemoBytes
+	}
+	return 0
+}
+
+func (x *SetParams) GetMaxLabelBytes() uint64 {
+	if x != nil && x.MaxLabelBytes != nil {
+		return *x.MaxLabelBytes
+	}
+	return 0
+}
+
+// Propose ("gov.propose"): a member hospital's operator proposes one
+// action; the proposal counts as the proposer's yes vote.
+type Propose struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Action:
+	//
+	//	*Propose_AdmitHospital
+	//	*Propose_RemoveHospital
+	//	*Propose_RegisterAccount
+	//	*Propose_RetireAccount
+	//	*Propose_GrantBudget
+	//	*Propose_SetParams
+	Action isPropose_Action `protobuf_oneof:"action"`
+	// reason is a short note for the other members (at most max_memo_bytes).
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Propose) Reset() {
+	*x = Propose{}
+	mi := &file_medchain_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Propose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Propose) ProtoMessage() {}
+
+func (x *Propose) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Propose.ProtoReflect.Descriptor instead.
+func (*Propose) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *Propose) GetAction() isPropose_Action {
+	if x != nil {
+		return x.Action
+	}
+	return nil
+}
+
+func (x *Propose) GetAdmitHospital() *AdmitHospital {
+	if x != nil {
+		if x, ok := x.Action.(*Propose_AdmitHospital); ok {
+			return x.AdmitHospital
+		}
+	}
+	return nil
+}
+
+func (x *Propose) GetRemoveHospital() *RemoveHospital {
+	if x != nil {
+		if x, ok := x.Action.(*Propose_RemoveHospital); ok {
+			return x.RemoveHospital
+		}
+	}
+	return nil
+}
+
+func (x *Propose) GetRegisterAccount() *RegisterAllianceAccount {
+	if x != nil {
+		if x, ok := x.Action.(*Propose_RegisterAccount); ok {
+			return x.RegisterAccount
+		}
+	}
+	return nil
+}
+
+func (x *Propose) GetRetireAccount() *RetireAccount {
+	if x != nil {
+		if x, ok := x.Action.(*Propose_RetireAccount); ok {
+			return x.RetireAccount
+		}
+	}
+	return nil
+}
+
+func (x *Propose) GetGrantBudget() *GrantBudget {
+	if x != nil {
+		if x, ok := x.Action.(*Propose_GrantBudget); ok {
+			return x.GrantBudget
+		}
+	}
+	return nil
+}
+
+func (x *Propose) GetSetParams() *SetParams {
+	if x != nil {
+		if x, ok := x.Action.(*Propose_SetParams); ok {
+			return x.SetParams
+		}
+	}
+	return nil
+}
+
+func (x *Propose) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type isPropose_Action interface {
+	isPropose_Action()
+}
+
+type Propose_AdmitHospital struct {
+	AdmitHospital *AdmitHospital `protobuf:"bytes,1,opt,name=admit_hospital,json=admitHospital,proto3,oneof"`
+}
+
+type Propose_RemoveHospital struct {
+	RemoveHospital *RemoveHospital `protobuf:"bytes,2,opt,name=remove_hospital,json=removeHospital,proto3,oneof"`
+}
+
+type Propose_RegisterAccount struct {
+	RegisterAccount *RegisterAllianceAccount `protobuf:"bytes,3,opt,name=register_account,json=registerAccount,proto3,oneof"`
+}
+
+type Propose_RetireAccount struct {
+	RetireAccount *RetireAccount `protobuf:"bytes,4,opt,name=retire_account,json=retireAccount,proto3,oneof"`
+}
+
+type Propose_GrantBudget struct {
+	GrantBudget *GrantBudget `protobuf:"bytes,5,opt,name=grant_budget,json=grantBudget,proto3,oneof"`
+}
+
+type Propose_SetParams struct {
+	SetParams *SetParams `protobuf:"bytes,6,opt,name=set_params,json=setParams,proto3,oneof"`
+}
+
+func (*Propose_AdmitHospital) isPropose_Action() {}
+
+func (*Propose_RemoveHospital) isPropose_Action() {}
+
+func (*Propose_RegisterAccount) isPropose_Action() {}
+
+func (*Propose_RetireAccount) isPropose_Action() {}
+
+func (*Propose_GrantBudget) isPropose_Action() {}
+
+func (*Propose_SetParams) isPropose_Action() {}
+
+// Vote ("gov.vote"): a member hospital's operator votes once on an open
+// proposal.
+type Vote struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposal      uint64                 `protobuf:"varint,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	Yes           bool                   `protobuf:"varint,2,opt,name=yes,proto3" json:"yes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Vote) Reset() {
+	*x = Vote{}
+	mi := &file_medchain_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Vote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Vote) ProtoMessage() {}
+
+func (x *Vote) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Vote.ProtoReflect.Descriptor instead.
+func (*Vote) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *Vote) GetProposal() uint64 {
+	if x != nil {
+		return x.Proposal
+	}
+	return 0
+}
+
+func (x *Vote) GetYes() bool {
+	if x != nil {
+		return x.Yes
+	}
+	return false
+}
+
+// Proposal is the state of one proposal.
+type Proposal struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Proposer       string                 `protobuf:"bytes,2,opt,name=proposer,proto3" json:"proposer,omitempty"` // operator address
+	Propose        *Propose               `protobuf:"bytes,3,opt,name=propose,proto3" json:"propose,omitempty"`
+	Height         int64                  `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	DeadlineHeight int64                  `protobuf:"varint,5,opt,name=deadline_height,json=deadlineHeight,proto3" json:"deadline_height,omitempty"` // last height a vote counts
+	// electorate: the member hospitals (ids, ascending) when it was made;
+	// only they vote, and it passes when yes * 3 > len(electorate) * 2.
+	Electorate    []string        `protobuf:"bytes,6,rep,name=electorate,proto3" json:"electorate,omitempty"`
+	Yes           []string        `protobuf:"bytes,7,rep,name=yes,proto3" json:"yes,omitempty"` // hospital ids, ascending
+	No            []string        `protobuf:"bytes,8,rep,name=no,proto3" json:"no,omitempty"`   // hospital ids, ascending
+	Status        Proposal_Status `protobuf:"varint,9,opt,name=status,proto3,enum=medchain.v1.Proposal_Status" json:"status,omitempty"`
+	StatusHeight  int64           `protobuf:"varint,10,opt,name=status_height,json=statusHeight,proto3" json:"status_height,omitempty"`
+	Outcome       string          `protobuf:"bytes,11,opt,name=outcome,proto3" json:"outcome,omitempty"`                    // what execution did, or why it failed
+	KeyEpoch      uint64          `protobuf:"varint,12,opt,name=key_epoch,json=keyEpoch,proto3" json:"key_epoch,omitempty"` // the key epoch execution opened, if any
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Proposal) Reset() {
+	*x = Proposal{}
+	mi := &file_medchain_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Proposal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Proposal) ProtoMessage() {}
+
+func (x *Proposal) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Proposal.ProtoReflect.Descriptor instead.
+func (*Proposal) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *Proposal) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Proposal) GetProposer() string {
+	if x != nil {
+		return x.Proposer
+	}
+	return ""
+}
+
+func (x *Proposal) GetPropose() *Propose {
+	if x != nil {
+		return x.Propose
+	}
+	return nil
+}
+
+func (x *Proposal) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Proposal) GetDeadlineHeight() int64 {
+	if x != nil {
+		return x.DeadlineHeight
+	}
+	return 0
+}
+
+func (x *Proposal) GetElectorate() []string {
+	if x != nil {
+		return x.Electorate
+	}
+	return nil
+}
+
+func (x *Proposal) GetYes() []string {
+	if x != nil {
+		return x.Yes
+	}
+	return nil
+}
+
+func (x *Proposal) GetNo() []string {
+	if x != nil {
+		return x.No
+	}
+	return nil
+}
+
+func (x *Proposal) GetStatus() Proposal_Status {
+	if x != nil {
+		return x.Status
+	}
+	return Proposal_STATUS_UNSPECIFIED
+}
+
+func (x *Proposal) GetStatusHeight() int64 {
+	if x != nil {
+		return x.StatusHeight
+	}
+	return 0
+}
+
+func (x *Proposal) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Proposal) GetKeyEpoch() uint64 {
+	if x != nil {
+		return x.KeyEpoch
+	}
+	return 0
+}
+
+// ProposalList answers "/gov/proposals".
+type ProposalList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposals     []*Proposal            `protobuf:"bytes,1,rep,name=proposals,proto3" json:"proposals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposalList) Reset() {
+	*x = ProposalList{}
+	mi := &file_medchain_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposalList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposalList) ProtoMessage() {}
+
+func (x *ProposalList) ProtoReflect() protoreflect.Message {
+	mi := &file_medchain_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposalList.ProtoReflect.Descriptor instead.
+func (*ProposalList) Descriptor() ([]byte, []int) {
+	return file_medchain_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ProposalList) GetProposals() []*Proposal {
+	if x != nil {
+		return x.Proposals
+	}
+	return nil
+}
+
 var File_medchain_proto protoreflect.FileDescriptor
 
 const file_medchain_proto_rawDesc = "" +
@@ -5679,7 +6713,7 @@ const file_medchain_proto_rawDesc = "" +
 	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x14\n" +
 	"\x05nonce\x18\x03 \x01(\x04R\x05nonce\x12\x12\n" +
 	"\x04type\x18\x04 \x01(\tR\x04type\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"\xd0\x02\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"\xad\x03\n" +
 	"\aAccount\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06pubkey\x18\x02 \x01(\fR\x06pubkey\x12%\n" +
@@ -5693,7 +6727,9 @@ const file_medchain_proto_rawDesc = "" +
 	"\temergency\x18\t \x01(\bR\temergency\x12\x1a\n" +
 	"\breviewer\x18\n" +
 	" \x01(\bR\breviewer\x12\x1c\n" +
-	"\tpseudonym\x18\v \x01(\tR\tpseudonym\"\xcf\x01\n" +
+	"\tpseudonym\x18\v \x01(\tR\tpseudonym\x124\n" +
+	"\fretired_role\x18\f \x01(\x0e2\x11.medchain.v1.RoleR\vretiredRole\x12%\n" +
+	"\x0eretired_height\x18\r \x01(\x03R\rretiredHeight\"\x9f\x02\n" +
 	"\bHospital\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
@@ -5702,14 +6738,17 @@ const file_medchain_proto_rawDesc = "" +
 	"\boperator\x18\x05 \x01(\tR\boperator\x12!\n" +
 	"\fmember_index\x18\x06 \x01(\x04R\vmemberIndex\x12\x1f\n" +
 	"\vseal_pubkey\x18\a \x01(\fR\n" +
-	"sealPubkey\"\xd8\x01\n" +
+	"sealPubkey\x12'\n" +
+	"\x0fadmitted_height\x18\b \x01(\x03R\x0eadmittedHeight\x12%\n" +
+	"\x0eremoved_height\x18\t \x01(\x03R\rremovedHeight\"\x82\x02\n" +
 	"\x06Params\x12 \n" +
 	"\fmax_tx_bytes\x18\x01 \x01(\x04R\n" +
 	"maxTxBytes\x12$\n" +
 	"\x0emax_memo_bytes\x18\x02 \x01(\x04R\fmaxMemoBytes\x12&\n" +
 	"\x0fmax_label_bytes\x18\x03 \x01(\x04R\rmaxLabelBytes\x12%\n" +
 	"\x02he\x18\x04 \x01(\v2\x15.medchain.v1.HEParamsR\x02he\x127\n" +
-	"\bresearch\x18\x05 \x01(\v2\x1b.medchain.v1.ResearchParamsR\bresearch\"\x8d\x01\n" +
+	"\bresearch\x18\x05 \x01(\v2\x1b.medchain.v1.ResearchParamsR\bresearch\x12(\n" +
+	"\x03gov\x18\x06 \x01(\v2\x16.medchain.v1.GovParamsR\x03gov\"\x8d\x01\n" +
 	"\bHEParams\x12\x13\n" +
 	"\x05log_n\x18\x01 \x01(\rR\x04logN\x12\f\n" +
 	"\x01q\x18\x02 \x03(\x04R\x01q\x12\f\n" +
@@ -6014,18 +7053,20 @@ const file_medchain_proto_rawDesc = "" +
 	"statistics\x18\x01 \x03(\v2\x16.medchain.v1.StatisticR\n" +
 	"statistics\x12)\n" +
 	"\x05where\x18\x02 \x01(\v2\x13.medchain.v1.FilterR\x05where\x12\x19\n" +
-	"\bref_date\x18\x03 \x01(\rR\arefDate\"\xce\x01\n" +
+	"\bref_date\x18\x03 \x01(\rR\arefDate\"\xfd\x01\n" +
 	"\x0eResearchParams\x12\x1d\n" +
 	"\n" +
 	"min_cohort\x18\x01 \x01(\x04R\tminCohort\x12@\n" +
 	"\x1ccontribution_deadline_blocks\x18\x02 \x01(\x04R\x1acontributionDeadlineBlocks\x12!\n" +
 	"\fbudget_micro\x18\x03 \x01(\x04R\vbudgetMicro\x12!\n" +
 	"\fmax_patients\x18\x04 \x01(\x04R\vmaxPatients\x12\x15\n" +
-	"\x06dp_off\x18\x05 \x01(\bR\x05dpOff\"{\n" +
+	"\x06dp_off\x18\x05 \x01(\bR\x05dpOff\x12-\n" +
+	"\x12plaintext_baseline\x18\x06 \x01(\bR\x11plaintextBaseline\"\x99\x01\n" +
 	"\vSubmitQuery\x12(\n" +
 	"\x05query\x18\x01 \x01(\v2\x12.medchain.v1.QueryR\x05query\x12%\n" +
 	"\x0eresearcher_key\x18\x02 \x01(\fR\rresearcherKey\x12\x1b\n" +
-	"\trho_micro\x18\x03 \x01(\x04R\brhoMicro\"\xde\x06\n" +
+	"\trho_micro\x18\x03 \x01(\x04R\brhoMicro\x12\x1c\n" +
+	"\tplaintext\x18\x04 \x01(\bR\tplaintext\"\x9f\a\n" +
 	"\rResearchQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1e\n" +
 	"\n" +
@@ -6050,7 +7091,9 @@ const file_medchain_proto_rawDesc = "" +
 	"\x06reason\x18\x11 \x01(\tR\x06reason\x12#\n" +
 	"\rstatus_height\x18\x12 \x01(\x03R\fstatusHeight\x12\x14\n" +
 	"\x05slots\x18\x13 \x01(\rR\x05slots\x12\x15\n" +
-	"\x06dp_off\x18\x14 \x01(\bR\x05dpOff\"\x9c\x01\n" +
+	"\x06dp_off\x18\x14 \x01(\bR\x05dpOff\x12\x1c\n" +
+	"\tplaintext\x18\x15 \x01(\bR\tplaintext\x12!\n" +
+	"\fplain_result\x18\x16 \x03(\x03R\vplainResult\"\x9c\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11STATUS_COLLECTING\x10\x01\x12\x11\n" +
@@ -6058,12 +7101,15 @@ const file_medchain_proto_rawDesc = "" +
 	"\x10STATUS_RELEASING\x10\x03\x12\x13\n" +
 	"\x0fSTATUS_RELEASED\x10\x04\x12\x12\n" +
 	"\x0eSTATUS_REFUSED\x10\x05\x12\x11\n" +
-	"\rSTATUS_FAILED\x10\x06\"P\n" +
+	"\rSTATUS_FAILED\x10\x06\"\x94\x01\n" +
 	"\n" +
 	"Contribute\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x16\n" +
 	"\x06result\x18\x02 \x01(\fR\x06result\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\fR\x05count\"\x94\x01\n" +
+	"\x05count\x18\x03 \x01(\fR\x05count\x12!\n" +
+	"\fplain_result\x18\x04 \x03(\x03R\vplainResult\x12\x1f\n" +
+	"\vplain_count\x18\x05 \x01(\x03R\n" +
+	"plainCount\"\xd8\x01\n" +
 	"\fContribution\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\x04R\x05query\x12\x16\n" +
 	"\x06member\x18\x02 \x01(\x04R\x06member\x12\x1f\n" +
@@ -6071,7 +7117,10 @@ const file_medchain_proto_rawDesc = "" +
 	"resultHash\x12\x1d\n" +
 	"\n" +
 	"count_hash\x18\x04 \x01(\fR\tcountHash\x12\x16\n" +
-	"\x06height\x18\x05 \x01(\x03R\x06height\"n\n" +
+	"\x06height\x18\x05 \x01(\x03R\x06height\x12!\n" +
+	"\fplain_result\x18\x06 \x03(\x03R\vplainResult\x12\x1f\n" +
+	"\vplain_count\x18\a \x01(\x03R\n" +
+	"plainCount\"n\n" +
 	"\x06Budget\x12\x1e\n" +
 	"\n" +
 	"researcher\x18\x01 \x01(\tR\n" +
@@ -6084,7 +7133,93 @@ const file_medchain_proto_rawDesc = "" +
 	"\x10ResearchSubjects\x12\x1e\n" +
 	"\n" +
 	"pseudonyms\x18\x01 \x03(\tR\n" +
-	"pseudonyms*y\n" +
+	"pseudonyms\"A\n" +
+	"\tGovParams\x124\n" +
+	"\x16voting_deadline_blocks\x18\x01 \x01(\x04R\x14votingDeadlineBlocks\"\xbe\x01\n" +
+	"\rAdmitHospital\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
+	"\x10validator_pubkey\x18\x03 \x01(\fR\x0fvalidatorPubkey\x12\x14\n" +
+	"\x05power\x18\x04 \x01(\x03R\x05power\x12'\n" +
+	"\x0foperator_pubkey\x18\x05 \x01(\fR\x0eoperatorPubkey\x12\x1f\n" +
+	"\vseal_pubkey\x18\x06 \x01(\fR\n" +
+	"sealPubkey\" \n" +
+	"\x0eRemoveHospital\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"n\n" +
+	"\x17RegisterAllianceAccount\x12%\n" +
+	"\x04role\x18\x01 \x01(\x0e2\x11.medchain.v1.RoleR\x04role\x12\x16\n" +
+	"\x06pubkey\x18\x02 \x01(\fR\x06pubkey\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\")\n" +
+	"\rRetireAccount\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\"J\n" +
+	"\vGrantBudget\x12\x1e\n" +
+	"\n" +
+	"researcher\x18\x01 \x01(\tR\n" +
+	"researcher\x12\x1b\n" +
+	"\trho_micro\x18\x02 \x01(\x04R\brhoMicro\"\xa9\x05\n" +
+	"\tSetParams\x12\"\n" +
+	"\n" +
+	"min_cohort\x18\x01 \x01(\x04H\x00R\tminCohort\x88\x01\x01\x12E\n" +
+	"\x1ccontribution_deadline_blocks\x18\x02 \x01(\x04H\x01R\x1acontributionDeadlineBlocks\x88\x01\x01\x12&\n" +
+	"\fbudget_micro\x18\x03 \x01(\x04H\x02R\vbudgetMicro\x88\x01\x01\x12&\n" +
+	"\fmax_patients\x18\x04 \x01(\x04H\x03R\vmaxPatients\x88\x01\x01\x12!\n" +
+	"\tthreshold\x18\x05 \x01(\rH\x04R\tthreshold\x88\x01\x01\x127\n" +
+	"\x15share_deadline_blocks\x18\x06 \x01(\x04H\x05R\x13shareDeadlineBlocks\x88\x01\x01\x129\n" +
+	"\x16voting_deadline_blocks\x18\a \x01(\x04H\x06R\x14votingDeadlineBlocks\x88\x01\x01\x12%\n" +
+	"\fmax_tx_bytes\x18\b \x01(\x04H\aR\n" +
+	"maxTxBytes\x88\x01\x01\x12)\n" +
+	"\x0emax_memo_bytes\x18\t \x01(\x04H\bR\fmaxMemoBytes\x88\x01\x01\x12+\n" +
+	"\x0fmax_label_bytes\x18\n" +
+	" \x01(\x04H\tR\rmaxLabelBytes\x88\x01\x01B\r\n" +
+	"\v_min_cohortB\x1f\n" +
+	"\x1d_contribution_deadline_blocksB\x0f\n" +
+	"\r_budget_microB\x0f\n" +
+	"\r_max_patientsB\f\n" +
+	"\n" +
+	"_thresholdB\x18\n" +
+	"\x16_share_deadline_blocksB\x19\n" +
+	"\x17_voting_deadline_blocksB\x0f\n" +
+	"\r_max_tx_bytesB\x11\n" +
+	"\x0f_max_memo_bytesB\x12\n" +
+	"\x10_max_label_bytes\"\xc8\x03\n" +
+	"\aPropose\x12C\n" +
+	"\x0eadmit_hospital\x18\x01 \x01(\v2\x1a.medchain.v1.AdmitHospitalH\x00R\radmitHospital\x12F\n" +
+	"\x0fremove_hospital\x18\x02 \x01(\v2\x1b.medchain.v1.RemoveHospitalH\x00R\x0eremoveHospital\x12Q\n" +
+	"\x10register_account\x18\x03 \x01(\v2$.medchain.v1.RegisterAllianceAccountH\x00R\x0fregisterAccount\x12C\n" +
+	"\x0eretire_account\x18\x04 \x01(\v2\x1a.medchain.v1.RetireAccountH\x00R\rretireAccount\x12=\n" +
+	"\fgrant_budget\x18\x05 \x01(\v2\x18.medchain.v1.GrantBudgetH\x00R\vgrantBudget\x127\n" +
+	"\n" +
+	"set_params\x18\x06 \x01(\v2\x16.medchain.v1.SetParamsH\x00R\tsetParams\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reasonB\b\n" +
+	"\x06action\"4\n" +
+	"\x04Vote\x12\x1a\n" +
+	"\bproposal\x18\x01 \x01(\x04R\bproposal\x12\x10\n" +
+	"\x03yes\x18\x02 \x01(\bR\x03yes\"\x80\x04\n" +
+	"\bProposal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1a\n" +
+	"\bproposer\x18\x02 \x01(\tR\bproposer\x12.\n" +
+	"\apropose\x18\x03 \x01(\v2\x14.medchain.v1.ProposeR\apropose\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x03R\x06height\x12'\n" +
+	"\x0fdeadline_height\x18\x05 \x01(\x03R\x0edeadlineHeight\x12\x1e\n" +
+	"\n" +
+	"electorate\x18\x06 \x03(\tR\n" +
+	"electorate\x12\x10\n" +
+	"\x03yes\x18\a \x03(\tR\x03yes\x12\x0e\n" +
+	"\x02no\x18\b \x03(\tR\x02no\x124\n" +
+	"\x06status\x18\t \x01(\x0e2\x1c.medchain.v1.Proposal.StatusR\x06status\x12#\n" +
+	"\rstatus_height\x18\n" +
+	" \x01(\x03R\fstatusHeight\x12\x18\n" +
+	"\aoutcome\x18\v \x01(\tR\aoutcome\x12\x1b\n" +
+	"\tkey_epoch\x18\f \x01(\x04R\bkeyEpoch\"\x82\x01\n" +
+	"\x06Status\x12\x16\n" +
+	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vSTATUS_OPEN\x10\x01\x12\x13\n" +
+	"\x0fSTATUS_EXECUTED\x10\x02\x12\x13\n" +
+	"\x0fSTATUS_REJECTED\x10\x03\x12\x12\n" +
+	"\x0eSTATUS_EXPIRED\x10\x04\x12\x11\n" +
+	"\rSTATUS_FAILED\x10\x05\"C\n" +
+	"\fProposalList\x123\n" +
+	"\tproposals\x18\x01 \x03(\v2\x15.medchain.v1.ProposalR\tproposals*y\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0f\n" +
@@ -6151,153 +7286,177 @@ func file_medchain_proto_rawDescGZIP() []byte {
 	return file_medchain_proto_rawDescData
 }
 
-var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_medchain_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_medchain_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_medchain_proto_goTypes = []any{
-	(Role)(0),                     // 0: medchain.v1.Role
-	(Purpose)(0),                  // 1: medchain.v1.Purpose
-	(Consent)(0),                  // 2: medchain.v1.Consent
-	(Finding)(0),                  // 3: medchain.v1.Finding
-	(KeySource)(0),                // 4: medchain.v1.KeySource
-	(Field)(0),                    // 5: medchain.v1.Field
-	(Sex)(0),                      // 6: medchain.v1.Sex
-	(CmpOp)(0),                    // 7: medchain.v1.CmpOp
-	(DecryptionRequest_Status)(0), // 8: medchain.v1.DecryptionRequest.Status
-	(ResearchQuery_Status)(0),     // 9: medchain.v1.ResearchQuery.Status
-	(*Tx)(nil),                    // 10: medchain.v1.Tx
-	(*TxBody)(nil),                // 11: medchain.v1.TxBody
-	(*Account)(nil),               // 12: medchain.v1.Account
-	(*Hospital)(nil),              // 13: medchain.v1.Hospital
-	(*Params)(nil),                // 14: medchain.v1.Params
-	(*HEParams)(nil),              // 15: medchain.v1.HEParams
-	(*RegisterAccount)(nil),       // 16: medchain.v1.RegisterAccount
-	(*PostMemo)(nil),              // 17: medchain.v1.PostMemo
-	(*Memo)(nil),                  // 18: medchain.v1.Memo
-	(*HospitalList)(nil),          // 19: medchain.v1.HospitalList
-	(*SealedShare)(nil),           // 20: medchain.v1.SealedShare
-	(*PostKeyShare)(nil),          // 21: medchain.v1.PostKeyShare
-	(*KeyShareRecord)(nil),        // 22: medchain.v1.KeyShareRecord
-	(*SealedShareRef)(nil),        // 23: medchain.v1.SealedShareRef
-	(*KeyEpoch)(nil),              // 24: medchain.v1.KeyEpoch
-	(*SubmitCiphertext)(nil),      // 25: medchain.v1.SubmitCiphertext
-	(*RequestDecryption)(nil),     // 26: medchain.v1.RequestDecryption
-	(*DecryptionRequest)(nil),     // 27: medchain.v1.DecryptionRequest
-	(*PostKeySwitchShare)(nil),    // 28: medchain.v1.PostKeySwitchShare
-	(*CiphertextRecord)(nil),      // 29: medchain.v1.CiphertextRecord
-	(*DecryptionRequestList)(nil), // 30: medchain.v1.DecryptionRequestList
-	(*EnrolPatient)(nil),          // 31: medchain.v1.EnrolPatient
-	(*EnrolDoctor)(nil),           // 32: medchain.v1.EnrolDoctor
-	(*UpdateDoctor)(nil),          // 33: medchain.v1.UpdateDoctor
-	(*Patient)(nil),               // 34: medchain.v1.Patient
-	(*RegisterRecord)(nil),        // 35: medchain.v1.RegisterRecord
-	(*Record)(nil),                // 36: medchain.v1.Record
-	(*ImportBatch)(nil),           // 37: medchain.v1.ImportBatch
-	(*ImportItem)(nil),            // 38: medchain.v1.ImportItem
-	(*GrantScope)(nil),            // 39: medchain.v1.GrantScope
-	(*SealedKey)(nil),             // 40: medchain.v1.SealedKey
-	(*CreateGrant)(nil),           // 41: medchain.v1.CreateGrant
-	(*ForwardGrant)(nil),          // 42: medchain.v1.ForwardGrant
-	(*RevokeGrant)(nil),           // 43: medchain.v1.RevokeGrant
-	(*Grant)(nil),                 // 44: medchain.v1.Grant
-	(*RequestAccess)(nil),         // 45: medchain.v1.RequestAccess
-	(*Review)(nil),                // 46: medchain.v1.Review
-	(*AccessEntry)(nil),           // 47: medchain.v1.AccessEntry
-	(*ReviewBreakGlass)(nil),      // 48: medchain.v1.ReviewBreakGlass
-	(*EraseRecord)(nil),           // 49: medchain.v1.EraseRecord
-	(*SetConsent)(nil),            // 50: medchain.v1.SetConsent
-	(*ConsentRecord)(nil),         // 51: medchain.v1.ConsentRecord
-	(*SetGateway)(nil),            // 52: medchain.v1.SetGateway
-	(*Gateway)(nil),               // 53: medchain.v1.Gateway
-	(*RecordList)(nil),            // 54: medchain.v1.RecordList
-	(*GrantList)(nil),             // 55: medchain.v1.GrantList
-	(*AccessList)(nil),            // 56: medchain.v1.AccessList
-	(*ConsentHistory)(nil),        // 57: medchain.v1.ConsentHistory
-	(*CommitKeyShare)(nil),        // 58: medchain.v1.CommitKeyShare
-	(*Filter)(nil),                // 59: medchain.v1.Filter
-	(*FilterList)(nil),            // 60: medchain.v1.FilterList
-	(*Comparison)(nil),            // 61: medchain.v1.Comparison
-	(*DateRange)(nil),             // 62: medchain.v1.DateRange
-	(*Statistic)(nil),             // 63: medchain.v1.Statistic
-	(*Count)(nil),                 // 64: medchain.v1.Count
-	(*FieldStat)(nil),             // 65: medchain.v1.FieldStat
-	(*Histogram)(nil),             // 66: medchain.v1.Histogram
-	(*Survival)(nil),              // 67: medchain.v1.Survival
-	(*Linreg)(nil),                // 68: medchain.v1.Linreg
-	(*Query)(nil),                 // 69: medchain.v1.Query
-	(*ResearchParams)(nil),        // 70: medchain.v1.ResearchParams
-	(*SubmitQuery)(nil),           // 71: medchain.v1.SubmitQuery
-	(*ResearchQuery)(nil),         // 72: medchain.v1.ResearchQuery
-	(*Contribute)(nil),            // 73: medchain.v1.Contribute
-	(*Contribution)(nil),          // 74: medchain.v1.Contribution
-	(*Budget)(nil),                // 75: medchain.v1.Budget
-	(*ResearchQueryList)(nil),     // 76: medchain.v1.ResearchQueryList
-	(*ResearchSubjects)(nil),      // 77: medchain.v1.ResearchSubjects
+	(Role)(0),                       // 0: medchain.v1.Role
+	(Purpose)(0),                    // 1: medchain.v1.Purpose
+	(Consent)(0),                    // 2: medchain.v1.Consent
+	(Finding)(0),                    // 3: medchain.v1.Finding
+	(KeySource)(0),                  // 4: medchain.v1.KeySource
+	(Field)(0),                      // 5: medchain.v1.Field
+	(Sex)(0),                        // 6: medchain.v1.Sex
+	(CmpOp)(0),                      // 7: medchain.v1.CmpOp
+	(DecryptionRequest_Status)(0),   // 8: medchain.v1.DecryptionRequest.Status
+	(ResearchQuery_Status)(0),       // 9: medchain.v1.ResearchQuery.Status
+	(Proposal_Status)(0),            // 10: medchain.v1.Proposal.Status
+	(*Tx)(nil),                      // 11: medchain.v1.Tx
+	(*TxBody)(nil),                  // 12: medchain.v1.TxBody
+	(*Account)(nil),                 // 13: medchain.v1.Account
+	(*Hospital)(nil),                // 14: medchain.v1.Hospital
+	(*Params)(nil),                  // 15: medchain.v1.Params
+	(*HEParams)(nil),                // 16: medchain.v1.HEParams
+	(*RegisterAccount)(nil),         // 17: medchain.v1.RegisterAccount
+	(*PostMemo)(nil),                // 18: medchain.v1.PostMemo
+	(*Memo)(nil),                    // 19: medchain.v1.Memo
+	(*HospitalList)(nil),            // 20: medchain.v1.HospitalList
+	(*SealedShare)(nil),             // 21: medchain.v1.SealedShare
+	(*PostKeyShare)(nil),            // 22: medchain.v1.PostKeyShare
+	(*KeyShareRecord)(nil),          // 23: medchain.v1.KeyShareRecord
+	(*SealedShareRef)(nil),          // 24: medchain.v1.SealedShareRef
+	(*KeyEpoch)(nil),                // 25: medchain.v1.KeyEpoch
+	(*SubmitCiphertext)(nil),        // 26: medchain.v1.SubmitCiphertext
+	(*RequestDecryption)(nil),       // 27: medchain.v1.RequestDecryption
+	(*DecryptionRequest)(nil),       // 28: medchain.v1.DecryptionRequest
+	(*PostKeySwitchShare)(nil),      // 29: medchain.v1.PostKeySwitchShare
+	(*CiphertextRecord)(nil),        // 30: medchain.v1.CiphertextRecord
+	(*DecryptionRequestList)(nil),   // 31: medchain.v1.DecryptionRequestList
+	(*EnrolPatient)(nil),            // 32: medchain.v1.EnrolPatient
+	(*EnrolDoctor)(nil),             // 33: medchain.v1.EnrolDoctor
+	(*UpdateDoctor)(nil),            // 34: medchain.v1.UpdateDoctor
+	(*Patient)(nil),                 // 35: medchain.v1.Patient
+	(*RegisterRecord)(nil),          // 36: medchain.v1.RegisterRecord
+	(*Record)(nil),                  // 37: medchain.v1.Record
+	(*ImportBatch)(nil),             // 38: medchain.v1.ImportBatch
+	(*ImportItem)(nil),              // 39: medchain.v1.ImportItem
+	(*GrantScope)(nil),              // 40: medchain.v1.GrantScope
+	(*SealedKey)(nil),               // 41: medchain.v1.SealedKey
+	(*CreateGrant)(nil),             // 42: medchain.v1.CreateGrant
+	(*ForwardGrant)(nil),            // 43: medchain.v1.ForwardGrant
+	(*RevokeGrant)(nil),             // 44: medchain.v1.RevokeGrant
+	(*Grant)(nil),                   // 45: medchain.v1.Grant
+	(*RequestAccess)(nil),           // 46: medchain.v1.RequestAccess
+	(*Review)(nil),                  // 47: medchain.v1.Review
+	(*AccessEntry)(nil),             // 48: medchain.v1.AccessEntry
+	(*ReviewBreakGlass)(nil),        // 49: medchain.v1.ReviewBreakGlass
+	(*EraseRecord)(nil),             // 50: medchain.v1.EraseRecord
+	(*SetConsent)(nil),              // 51: medchain.v1.SetConsent
+	(*ConsentRecord)(nil),           // 52: medchain.v1.ConsentRecord
+	(*SetGateway)(nil),              // 53: medchain.v1.SetGateway
+	(*Gateway)(nil),                 // 54: medchain.v1.Gateway
+	(*RecordList)(nil),              // 55: medchain.v1.RecordList
+	(*GrantList)(nil),               // 56: medchain.v1.GrantList
+	(*AccessList)(nil),              // 57: medchain.v1.AccessList
+	(*ConsentHistory)(nil),          // 58: medchain.v1.ConsentHistory
+	(*CommitKeyShare)(nil),          // 59: medchain.v1.CommitKeyShare
+	(*Filter)(nil),                  // 60: medchain.v1.Filter
+	(*FilterList)(nil),              // 61: medchain.v1.FilterList
+	(*Comparison)(nil),              // 62: medchain.v1.Comparison
+	(*DateRange)(nil),               // 63: medchain.v1.DateRange
+	(*Statistic)(nil),               // 64: medchain.v1.Statistic
+	(*Count)(nil),                   // 65: medchain.v1.Count
+	(*FieldStat)(nil),               // 66: medchain.v1.FieldStat
+	(*Histogram)(nil),               // 67: medchain.v1.Histogram
+	(*Survival)(nil),                // 68: medchain.v1.Survival
+	(*Linreg)(nil),                  // 69: medchain.v1.Linreg
+	(*Query)(nil),                   // 70: medchain.v1.Query
+	(*ResearchParams)(nil),          // 71: medchain.v1.ResearchParams
+	(*SubmitQuery)(nil),             // 72: medchain.v1.SubmitQuery
+	(*ResearchQuery)(nil),           // 73: medchain.v1.ResearchQuery
+	(*Contribute)(nil),              // 74: medchain.v1.Contribute
+	(*Contribution)(nil),            // 75: medchain.v1.Contribution
+	(*Budget)(nil),                  // 76: medchain.v1.Budget
+	(*ResearchQueryList)(nil),       // 77: medchain.v1.ResearchQueryList
+	(*ResearchSubjects)(nil),        // 78: medchain.v1.ResearchSubjects
+	(*GovParams)(nil),               // 79: medchain.v1.GovParams
+	(*AdmitHospital)(nil),           // 80: medchain.v1.AdmitHospital
+	(*RemoveHospital)(nil),          // 81: medchain.v1.RemoveHospital
+	(*RegisterAllianceAccount)(nil), // 82: medchain.v1.RegisterAllianceAccount
+	(*RetireAccount)(nil),           // 83: medchain.v1.RetireAccount
+	(*GrantBudget)(nil),             // 84: medchain.v1.GrantBudget
+	(*SetParams)(nil),               // 85: medchain.v1.SetParams
+	(*Propose)(nil),                 // 86: medchain.v1.Propose
+	(*Vote)(nil),                    // 87: medchain.v1.Vote
+	(*Proposal)(nil),                // 88: medchain.v1.Proposal
+	(*ProposalList)(nil),            // 89: medchain.v1.ProposalList
 }
 var file_medchain_proto_depIdxs = []int32{
 	0,  // 0: medchain.v1.Account.role:type_name -> medchain.v1.Role
-	15, // 1: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
-	70, // 2: medchain.v1.Params.research:type_name -> medchain.v1.ResearchParams
-	0,  // 3: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
-	13, // 4: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
-	20, // 5: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
-	23, // 6: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
-	8,  // 7: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
-	27, // 8: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
-	2,  // 9: medchain.v1.EnrolPatient.research_consent:type_name -> medchain.v1.Consent
-	38, // 10: medchain.v1.ImportBatch.items:type_name -> medchain.v1.ImportItem
-	31, // 11: medchain.v1.ImportItem.enrol:type_name -> medchain.v1.EnrolPatient
-	35, // 12: medchain.v1.ImportItem.record:type_name -> medchain.v1.RegisterRecord
-	39, // 13: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
-	1,  // 14: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
-	40, // 15: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
-	1,  // 16: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
-	40, // 17: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
-	39, // 18: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
-	1,  // 19: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
-	1,  // 20: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
-	3,  // 21: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
-	1,  // 22: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
-	4,  // 23: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
-	46, // 24: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
-	3,  // 25: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
-	2,  // 26: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
-	2,  // 27: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
-	36, // 28: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
-	44, // 29: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
-	47, // 30: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
-	51, // 31: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
-	60, // 32: medchain.v1.Filter.and:type_name -> medchain.v1.FilterList
-	60, // 33: medchain.v1.Filter.or:type_name -> medchain.v1.FilterList
-	59, // 34: medchain.v1.Filter.not:type_name -> medchain.v1.Filter
-	61, // 35: medchain.v1.Filter.compare:type_name -> medchain.v1.Comparison
-	6,  // 36: medchain.v1.Filter.sex:type_name -> medchain.v1.Sex
-	62, // 37: medchain.v1.Filter.seen:type_name -> medchain.v1.DateRange
-	59, // 38: medchain.v1.FilterList.items:type_name -> medchain.v1.Filter
-	5,  // 39: medchain.v1.Comparison.field:type_name -> medchain.v1.Field
-	7,  // 40: medchain.v1.Comparison.op:type_name -> medchain.v1.CmpOp
-	64, // 41: medchain.v1.Statistic.count:type_name -> medchain.v1.Count
-	65, // 42: medchain.v1.Statistic.sum:type_name -> medchain.v1.FieldStat
-	65, // 43: medchain.v1.Statistic.mean:type_name -> medchain.v1.FieldStat
-	65, // 44: medchain.v1.Statistic.variance:type_name -> medchain.v1.FieldStat
-	65, // 45: medchain.v1.Statistic.stddev:type_name -> medchain.v1.FieldStat
-	66, // 46: medchain.v1.Statistic.histogram:type_name -> medchain.v1.Histogram
-	67, // 47: medchain.v1.Statistic.survival:type_name -> medchain.v1.Survival
-	68, // 48: medchain.v1.Statistic.linreg:type_name -> medchain.v1.Linreg
-	5,  // 49: medchain.v1.FieldStat.field:type_name -> medchain.v1.Field
-	5,  // 50: medchain.v1.Histogram.field:type_name -> medchain.v1.Field
-	5,  // 51: medchain.v1.Linreg.y:type_name -> medchain.v1.Field
-	5,  // 52: medchain.v1.Linreg.x:type_name -> medchain.v1.Field
-	63, // 53: medchain.v1.Query.statistics:type_name -> medchain.v1.Statistic
-	59, // 54: medchain.v1.Query.where:type_name -> medchain.v1.Filter
-	69, // 55: medchain.v1.SubmitQuery.query:type_name -> medchain.v1.Query
-	69, // 56: medchain.v1.ResearchQuery.query:type_name -> medchain.v1.Query
-	9,  // 57: medchain.v1.ResearchQuery.status:type_name -> medchain.v1.ResearchQuery.Status
-	72, // 58: medchain.v1.ResearchQueryList.queries:type_name -> medchain.v1.ResearchQuery
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	0,  // 1: medchain.v1.Account.retired_role:type_name -> medchain.v1.Role
+	16, // 2: medchain.v1.Params.he:type_name -> medchain.v1.HEParams
+	71, // 3: medchain.v1.Params.research:type_name -> medchain.v1.ResearchParams
+	79, // 4: medchain.v1.Params.gov:type_name -> medchain.v1.GovParams
+	0,  // 5: medchain.v1.RegisterAccount.role:type_name -> medchain.v1.Role
+	14, // 6: medchain.v1.HospitalList.hospitals:type_name -> medchain.v1.Hospital
+	21, // 7: medchain.v1.PostKeyShare.shares:type_name -> medchain.v1.SealedShare
+	24, // 8: medchain.v1.KeyShareRecord.shares:type_name -> medchain.v1.SealedShareRef
+	8,  // 9: medchain.v1.DecryptionRequest.status:type_name -> medchain.v1.DecryptionRequest.Status
+	28, // 10: medchain.v1.DecryptionRequestList.requests:type_name -> medchain.v1.DecryptionRequest
+	2,  // 11: medchain.v1.EnrolPatient.research_consent:type_name -> medchain.v1.Consent
+	39, // 12: medchain.v1.ImportBatch.items:type_name -> medchain.v1.ImportItem
+	32, // 13: medchain.v1.ImportItem.enrol:type_name -> medchain.v1.EnrolPatient
+	36, // 14: medchain.v1.ImportItem.record:type_name -> medchain.v1.RegisterRecord
+	40, // 15: medchain.v1.CreateGrant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 16: medchain.v1.CreateGrant.purposes:type_name -> medchain.v1.Purpose
+	41, // 17: medchain.v1.CreateGrant.keys:type_name -> medchain.v1.SealedKey
+	1,  // 18: medchain.v1.ForwardGrant.purposes:type_name -> medchain.v1.Purpose
+	41, // 19: medchain.v1.ForwardGrant.keys:type_name -> medchain.v1.SealedKey
+	40, // 20: medchain.v1.Grant.scope:type_name -> medchain.v1.GrantScope
+	1,  // 21: medchain.v1.Grant.purposes:type_name -> medchain.v1.Purpose
+	1,  // 22: medchain.v1.RequestAccess.purpose:type_name -> medchain.v1.Purpose
+	3,  // 23: medchain.v1.Review.finding:type_name -> medchain.v1.Finding
+	1,  // 24: medchain.v1.AccessEntry.purpose:type_name -> medchain.v1.Purpose
+	4,  // 25: medchain.v1.AccessEntry.key_source:type_name -> medchain.v1.KeySource
+	47, // 26: medchain.v1.AccessEntry.review:type_name -> medchain.v1.Review
+	3,  // 27: medchain.v1.ReviewBreakGlass.finding:type_name -> medchain.v1.Finding
+	2,  // 28: medchain.v1.SetConsent.research:type_name -> medchain.v1.Consent
+	2,  // 29: medchain.v1.ConsentRecord.research:type_name -> medchain.v1.Consent
+	37, // 30: medchain.v1.RecordList.records:type_name -> medchain.v1.Record
+	45, // 31: medchain.v1.GrantList.grants:type_name -> medchain.v1.Grant
+	48, // 32: medchain.v1.AccessList.entries:type_name -> medchain.v1.AccessEntry
+	52, // 33: medchain.v1.ConsentHistory.entries:type_name -> medchain.v1.ConsentRecord
+	61, // 34: medchain.v1.Filter.and:type_name -> medchain.v1.FilterList
+	61, // 35: medchain.v1.Filter.or:type_name -> medchain.v1.FilterList
+	60, // 36: medchain.v1.Filter.not:type_name -> medchain.v1.Filter
+	62, // 37: medchain.v1.Filter.compare:type_name -> medchain.v1.Comparison
+	6,  // 38: medchain.v1.Filter.sex:type_name -> medchain.v1.Sex
+	63, // 39: medchain.v1.Filter.seen:type_name -> medchain.v1.DateRange
+	60, // 40: medchain.v1.FilterList.items:type_name -> medchain.v1.Filter
+	5,  // 41: medchain.v1.Comparison.field:type_name -> medchain.v1.Field
+	7,  // 42: medchain.v1.Comparison.op:type_name -> medchain.v1.CmpOp
+	65, // 43: medchain.v1.Statistic.count:type_name -> medchain.v1.Count
+	66, // 44: medchain.v1.Statistic.sum:type_name -> medchain.v1.FieldStat
+	66, // 45: medchain.v1.Statistic.mean:type_name -> medchain.v1.FieldStat
+	66, // 46: medchain.v1.Statistic.variance:type_name -> medchain.v1.FieldStat
+	66, // 47: medchain.v1.Statistic.stddev:type_name -> medchain.v1.FieldStat
+	67, // 48: medchain.v1.Statistic.histogram:type_name -> medchain.v1.Histogram
+	68, // 49: medchain.v1.Statistic.survival:type_name -> medchain.v1.Survival
+	69, // 50: medchain.v1.Statistic.linreg:type_name -> medchain.v1.Linreg
+	5,  // 51: medchain.v1.FieldStat.field:type_name -> medchain.v1.Field
+	5,  // 52: medchain.v1.Histogram.field:type_name -> medchain.v1.Field
+	5,  // 53: medchain.v1.Linreg.y:type_name -> medchain.v1.Field
+	5,  // 54: medchain.v1.Linreg.x:type_name -> medchain.v1.Field
+	64, // 55: medchain.v1.Query.statistics:type_name -> medchain.v1.Statistic
+	60, // 56: medchain.v1.Query.where:type_name -> medchain.v1.Filter
+	70, // 57: medchain.v1.SubmitQuery.query:type_name -> medchain.v1.Query
+	70, // 58: medchain.v1.ResearchQuery.query:type_name -> medchain.v1.Query
+	9,  // 59: medchain.v1.ResearchQuery.status:type_name -> medchain.v1.ResearchQuery.Status
+	73, // 60: medchain.v1.ResearchQueryList.queries:type_name -> medchain.v1.ResearchQuery
+	0,  // 61: medchain.v1.RegisterAllianceAccount.role:type_name -> medchain.v1.Role
+	80, // 62: medchain.v1.Propose.admit_hospital:type_name -> medchain.v1.AdmitHospital
+	81, // 63: medchain.v1.Propose.remove_hospital:type_name -> medchain.v1.RemoveHospital
+	82, // 64: medchain.v1.Propose.register_account:type_name -> medchain.v1.RegisterAllianceAccount
+	83, // 65: medchain.v1.Propose.retire_account:type_name -> medchain.v1.RetireAccount
+	84, // 66: medchain.v1.Propose.grant_budget:type_name -> medchain.v1.GrantBudget
+	85, // 67: medchain.v1.Propose.set_params:type_name -> medchain.v1.SetParams
+	86, // 68: medchain.v1.Proposal.propose:type_name -> medchain.v1.Propose
+	10, // 69: medchain.v1.Proposal.status:type_name -> medchain.v1.Proposal.Status
+	88, // 70: medchain.v1.ProposalList.proposals:type_name -> medchain.v1.Proposal
+	71, // [71:71] is the sub-list for method output_type
+	71, // [71:71] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_medchain_proto_init() }
@@ -6329,13 +7488,22 @@ func file_medchain_proto_init() {
 		(*Statistic_Survival)(nil),
 		(*Statistic_Linreg)(nil),
 	}
+	file_medchain_proto_msgTypes[74].OneofWrappers = []any{}
+	file_medchain_proto_msgTypes[75].OneofWrappers = []any{
+		(*Propose_AdmitHospital)(nil),
+		(*Propose_RemoveHospital)(nil),
+		(*Propose_RegisterAccount)(nil),
+		(*Propose_RetireAccount)(nil),
+		(*Propose_GrantBudget)(nil),
+		(*Propose_SetParams)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_medchain_proto_rawDesc), len(file_medchain_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   68,
+			NumEnums:      11,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

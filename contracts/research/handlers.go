@@ -25,9 +25,9 @@ const (
 
 	EventSubmitted   = "research.submitted"   // id, researcher, slots, deadline_height, rho_micro
 	EventContributed = "research.contributed" // id, member
-	EventAggregated  = "research.aggregated"  // id, contributors, gate_request
+	EventAggregated  = "research.aggregated"  // id, contributors, gate_request (plaintext: count)
 	EventGated       = "research.gated"       // id, noised_count, release_request
-	EventReleased    = "research.released"    // id, result_hash
+	EventReleased    = "research.released"    // id, result_hash (plaintext: plaintext=true)
 	EventRefused     = "research.refused"     // id, reason
 	EventFailed      = "research.failed"      // id, reason
 )
@@ -43,12 +43,18 @@ func Handlers() []contracts.Handler {
 				if err := query.Validate(s.Query, query.DefaultLimits); err != nil {
 					return err
 				}
-				if len(s.ResearcherKey) == 0 {
+				switch {
+				case s.Plaintext && len(s.ResearcherKey) != 0:
+					return errors.New("researcher_key must be empty in a plaintext-baseline query: its result is released in plain, not switched to a key")
+				case !s.Plaintext && len(s.ResearcherKey) == 0:
 					return errors.New("researcher_key is required: the result is switched to it (medchain research keygen)")
 				}
 				return nil
 			},
 			Check: func(r contracts.Reader, m proto.Message) error {
+				if m.(*pb.SubmitQuery).Plaintext {
+					return nil // no key; the contract decides whether the alliance allows it
+				}
 				p, _, err := hekeys.Params(r)
 				if err != nil {
 					return err
@@ -65,11 +71,21 @@ func Handlers() []contracts.Handler {
 			SimulateInCheckTx: true,
 			New:               func() proto.Message { return &pb.Contribute{} },
 			Check: func(r contracts.Reader, m proto.Message) error {
+				c := m.(*pb.Contribute)
+				if plain, err := contributionKind(c); err != nil || plain {
+					if err != nil {
+						return err
+					}
+					lim, err := Limits(r)
+					if err != nil {
+						return err
+					}
+					return checkPlainContribution(c, lim)
+				}
 				p, _, err := hekeys.Params(r)
 				if err != nil {
 					return err
 				}
-				c := m.(*pb.Contribute)
 				if err := p.ValidateCiphertext(c.Result); err != nil {
 					return invalid("result: %v", err)
 				}
@@ -180,6 +196,11 @@ func execSubmit(ctx *contracts.Context, m *pb.SubmitQuery) error {
 	if err != nil {
 		return err
 	}
+	if m.Plaintext {
+		if err := allowPlaintext(rp); err != nil {
+			return err
+		}
+	}
 	switch {
 	case rp.DpOff && m.RhoMicro != 0:
 		return invalid("this alliance runs without differential privacy (test mode): rho_micro must be 0")
@@ -210,9 +231,11 @@ func execSubmit(ctx *contracts.Context, m *pb.SubmitQuery) error {
 	if err := contracts.SetRecord(ctx.Store, BudgetKey(addr), budget); err != nil {
 		return err
 	}
-	keyHash, err := hekeys.PutBlob(ctx.Store, m.ResearcherKey)
-	if err != nil {
-		return err
+	var keyHash []byte
+	if !m.Plaintext {
+		if keyHash, err = hekeys.PutBlob(ctx.Store, m.ResearcherKey); err != nil {
+			return err
+		}
 	}
 	var id uint64 = 1
 	if b, err := ctx.Store.Get(nextIDKey()); err != nil {
@@ -224,6 +247,7 @@ func execSubmit(ctx *contracts.Context, m *pb.SubmitQuery) error {
 		Id: id, Researcher: ctx.Signer.Address, Query: q, ResearcherKeyHash: keyHash, RhoMicro: m.RhoMicro,
 		Epoch: ep.Epoch, Height: ctx.Block.Height, DeadlineHeight: ctx.Block.Height + int64(rp.ContributionDeadlineBlocks),
 		Status: pb.ResearchQuery_STATUS_COLLECTING, StatusHeight: ctx.Block.Height, Slots: uint32(plan.Slots), DpOff: rp.DpOff,
+		Plaintext: m.Plaintext,
 	}
 	for _, kv := range []struct{ k, v []byte }{
 		{nextIDKey(), u64(nil, id+1)},
@@ -237,12 +261,17 @@ func execSubmit(ctx *contracts.Context, m *pb.SubmitQuery) error {
 	if err := contracts.SetRecord(ctx.Store, QueryKey(id), rq); err != nil {
 		return err
 	}
-	ctx.Emit(EventSubmitted,
-		contracts.Attr{Key: "id", Value: itoa(id), Index: true},
-		contracts.Attr{Key: "researcher", Value: rq.Researcher, Index: true},
-		contracts.Attr{Key: "slots", Value: itoa(uint64(plan.Slots))},
-		contracts.Attr{Key: "rho_micro", Value: itoa(m.RhoMicro)},
-		contracts.Attr{Key: "deadline_height", Value: strconv.FormatInt(rq.DeadlineHeight, 10)})
+	attrs := []contracts.Attr{
+		{Key: "id", Value: itoa(id), Index: true},
+		{Key: "researcher", Value: rq.Researcher, Index: true},
+		{Key: "slots", Value: itoa(uint64(plan.Slots))},
+		{Key: "rho_micro", Value: itoa(m.RhoMicro)},
+		{Key: "deadline_height", Value: strconv.FormatInt(rq.DeadlineHeight, 10)},
+	}
+	if rq.Plaintext {
+		attrs = append(attrs, contracts.Attr{Key: "plaintext", Value: "true"})
+	}
+	ctx.Emit(EventSubmitted, attrs...)
 	return nil
 }
 
@@ -288,18 +317,30 @@ func execContribute(ctx *contracts.Context, m *pb.Contribute) error {
 	if ep == nil || !slices.Contains(ep.Members, member) {
 		return fmt.Errorf("%w: member %d holds no share of key epoch %d", contracts.ErrUnauthorized, member, q.Epoch)
 	}
-	if err := p.ValidateCiphertext(m.Result); err != nil {
-		return invalid("result: %v", err)
-	}
-	if err := p.ValidateCiphertext(m.Count); err != nil {
-		return invalid("count: %v", err)
-	}
 	rec := &pb.Contribution{Query: q.Id, Member: member, Height: ctx.Block.Height}
-	if rec.ResultHash, err = hekeys.PutBlob(ctx.Store, m.Result); err != nil {
-		return err
-	}
-	if rec.CountHash, err = hekeys.PutBlob(ctx.Store, m.Count); err != nil {
-		return err
+	if q.Plaintext {
+		if err := plainContribution(ctx, q, m, rec); err != nil {
+			return err
+		}
+	} else {
+		if plain, err := contributionKind(m); err != nil || plain {
+			if err != nil {
+				return err
+			}
+			return invalid("query %d is encrypted: send its figures encrypted under the collective key (result, count); plain_result and plain_count are for plaintext-baseline queries only", q.Id)
+		}
+		if err := p.ValidateCiphertext(m.Result); err != nil {
+			return invalid("result: %v", err)
+		}
+		if err := p.ValidateCiphertext(m.Count); err != nil {
+			return invalid("count: %v", err)
+		}
+		if rec.ResultHash, err = hekeys.PutBlob(ctx.Store, m.Result); err != nil {
+			return err
+		}
+		if rec.CountHash, err = hekeys.PutBlob(ctx.Store, m.Count); err != nil {
+			return err
+		}
 	}
 	if err := contracts.SetRecord(ctx.Store, ContributionKey(q.Id, member), rec); err != nil {
 		return err
@@ -321,6 +362,9 @@ func execContribute(ctx *contracts.Context, m *pb.Contribute) error {
 // members to decrypt the summed cohort count in public (the gate). q is
 // changed in place; the caller stores it.
 func aggregate(ctx *contracts.Context, q *pb.ResearchQuery) error {
+	if q.Plaintext {
+		return aggregatePlain(ctx, q)
+	}
 	p, _, err := hekeys.Params(ctx.Store)
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 
 // QueryPaths documents the "/research/..." query paths.
 var QueryPaths = []string{
-	"/research/query/<id>                   a research query and its progress (pb.ResearchQuery)",
+	"/research/query/<id>                   a research query and its progress (pb.ResearchQuery; a released plaintext-baseline query's sums in plain_result)",
 	"/research/contribution/<id>/<member>   a member's contribution to a query (pb.Contribution)",
 	"/research/budget/<address>             a researcher's budget ledger (pb.Budget; none: never spent)",
 	"/research/active                       queries in progress (pb.ResearchQueryList, no proof)",

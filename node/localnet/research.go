@@ -230,11 +230,22 @@ func summary(rq *pb.ResearchQuery, got, want []int64, exact bool) string {
 }
 
 func submitQuery(ctx context.Context, cl *client.Client, researcher ed25519.PrivateKey, text string, pub []byte, rho uint64) (uint64, error) {
+	return submit(ctx, cl, researcher, text, &pb.SubmitQuery{ResearcherKey: pub, RhoMicro: rho})
+}
+
+// submitPlaintextQuery submits text as a plaintext-baseline query.
+func submitPlaintextQuery(ctx context.Context, cl *client.Client, researcher ed25519.PrivateKey, text string) (uint64, error) {
+	return submit(ctx, cl, researcher, text, &pb.SubmitQuery{Plaintext: true})
+}
+
+// submit sends s with the query text and returns the query's id.
+func submit(ctx context.Context, cl *client.Client, researcher ed25519.PrivateKey, text string, s *pb.SubmitQuery) (uint64, error) {
 	q, err := query.Parse(text)
 	if err != nil {
 		return 0, err
 	}
-	r, err := cl.Send(ctx, researcher, research.TypeSubmit, &pb.SubmitQuery{Query: q, ResearcherKey: pub, RhoMicro: rho}, 60*time.Second)
+	s.Query = q
+	r, err := cl.Send(ctx, researcher, research.TypeSubmit, s, 60*time.Second)
 	if err != nil {
 		return 0, err
 	}
@@ -277,6 +288,21 @@ func decryptFigures(ctx context.Context, cl *client.Client, p *he.Params, lim qu
 	if err != nil {
 		return nil, nil, err
 	}
+	return figuresOf(ctx, cl, lim, rq, vals)
+}
+
+// plainFigures returns a released plaintext-baseline query's figures in
+// layout order, as decryptFigures does for an encrypted one.
+func plainFigures(ctx context.Context, cl *client.Client, lim query.Limits, rq *pb.ResearchQuery) ([]int64, []float64, error) {
+	if !rq.Plaintext || len(rq.PlainResult) != int(rq.Slots) {
+		return nil, nil, fmt.Errorf("query %d has no plaintext result (%d values for %d slots)", rq.Id, len(rq.PlainResult), rq.Slots)
+	}
+	return figuresOf(ctx, cl, lim, rq, rq.PlainResult)
+}
+
+// figuresOf joins the packed vector vals of rq into its figures, with the
+// σ of each figure's DP noise (0 with DP off).
+func figuresOf(ctx context.Context, cl *client.Client, lim query.Limits, rq *pb.ResearchQuery, vals []int64) ([]int64, []float64, error) {
 	plan, err := query.Layout(rq.Query, lim)
 	if err != nil {
 		return nil, nil, err
@@ -339,11 +365,29 @@ type QueryRun struct {
 	// Decrypt is the researcher's local decryption and decoding.
 	Decrypt time.Duration
 	Figures int
+	// Values are the released figures, in layout order.
+	Values []int64
+	// Plaintext: a plaintext-baseline run (RunPlaintextQuery). Its
+	// contributions are summed, gated and released in one block, so
+	// Aggregated and Gated equal Released, and Decrypt is decoding only.
+	Plaintext bool
 }
 
 // RunQuery submits text as the localnet's researcher (a fresh HE key,
 // rhoMicro of budget) and follows it to its end.
 func RunQuery(ctx context.Context, c *Cluster, text string, rhoMicro uint64) (*QueryRun, error) {
+	return runQuery(ctx, c, text, rhoMicro, false)
+}
+
+// RunPlaintextQuery is RunQuery's plaintext baseline, for the benchmark:
+// the same question, answered by the hospitals with plaintext figures that
+// the contract sums and releases (no encryption, no decryption requests).
+// The alliance must have research.plaintext_baseline and dp_off.
+func RunPlaintextQuery(ctx context.Context, c *Cluster, text string) (*QueryRun, error) {
+	return runQuery(ctx, c, text, 0, true)
+}
+
+func runQuery(ctx context.Context, c *Cluster, text string, rhoMicro uint64, plaintext bool) (*QueryRun, error) {
 	cl, err := c.Client(0)
 	if err != nil {
 		return nil, err
@@ -364,16 +408,23 @@ func RunQuery(ctx context.Context, c *Cluster, text string, rhoMicro uint64) (*Q
 	if err != nil {
 		return nil, err
 	}
-	priv, pub, err := p.GenResearcherKey()
-	if err != nil {
-		return nil, err
+	var priv, pub []byte
+	if !plaintext {
+		if priv, pub, err = p.GenResearcherKey(); err != nil {
+			return nil, err
+		}
 	}
 	start := time.Now()
-	id, err := submitQuery(ctx, cl, researcher, text, pub, rhoMicro)
+	var id uint64
+	if plaintext {
+		id, err = submitPlaintextQuery(ctx, cl, researcher, text)
+	} else {
+		id, err = submitQuery(ctx, cl, researcher, text, pub, rhoMicro)
+	}
 	if err != nil {
 		return nil, err
 	}
-	r := &QueryRun{ID: id, Committed: time.Since(start)}
+	r := &QueryRun{ID: id, Committed: time.Since(start), Plaintext: plaintext}
 	for {
 		var rq pb.ResearchQuery
 		if err := queryInto(ctx, cl, fmt.Sprintf("/research/query/%d", id), &rq); err != nil {
@@ -396,11 +447,17 @@ func RunQuery(ctx context.Context, c *Cluster, text string, rhoMicro uint64) (*Q
 		case pb.ResearchQuery_STATUS_RELEASED:
 			r.Released = now
 			t0 := time.Now()
-			figs, _, err := decryptFigures(ctx, cl, p, lim, &rq, priv)
+			var figs []int64
+			if plaintext {
+				r.Aggregated, r.Gated = now, now
+				figs, _, err = plainFigures(ctx, cl, lim, &rq)
+			} else {
+				figs, _, err = decryptFigures(ctx, cl, p, lim, &rq, priv)
+			}
 			if err != nil {
 				return nil, err
 			}
-			r.Decrypt, r.Figures = time.Since(t0), len(figs)
+			r.Decrypt, r.Figures, r.Values = time.Since(t0), len(figs), figs
 			return r, nil
 		case pb.ResearchQuery_STATUS_REFUSED, pb.ResearchQuery_STATUS_FAILED:
 			return r, fmt.Errorf("query %d: %s: %s", id, rq.Status, rq.Reason)

@@ -4,7 +4,8 @@
 // contributes for the alliance, adds the hospital's share of the
 // differential-privacy noise (node/dp), and encrypts the packed figures and
 // the noised cohort count under the collective key. The HE worker
-// (node/hework) posts the result.
+// (node/hework) posts the result. A plaintext-baseline query (benchmark
+// alliances only) is answered by the same evaluation, posted in plain.
 package researchwork
 
 import (
@@ -63,7 +64,8 @@ func New(cfg Config) (*Contributor, error) {
 }
 
 // Contribution evaluates q on this hospital's patients and returns the
-// encrypted, noised answer of member me.
+// encrypted, noised answer of member me; for a plaintext-baseline query
+// (q.Plaintext, which has DP off) the same figures in plain.
 func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me uint64) (*pb.Contribute, error) {
 	var ap pb.Params
 	if err := c.get(ctx, "/params", &ap); err != nil {
@@ -81,9 +83,12 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 	if err := c.get(ctx, fmt.Sprintf("/he/epoch/%d", q.Epoch), &ep); err != nil {
 		return nil, err
 	}
-	pk, err := c.cfg.Chain.Query(ctx, "/blob/"+hex.EncodeToString(ep.PublicKeyHash))
-	if err != nil || pk == nil {
-		return nil, fmt.Errorf("the collective key of epoch %d: %v", q.Epoch, err)
+	var pk []byte
+	if !q.Plaintext {
+		pk, err = c.cfg.Chain.Query(ctx, "/blob/"+hex.EncodeToString(ep.PublicKeyHash))
+		if err != nil || pk == nil {
+			return nil, fmt.Errorf("the collective key of epoch %d: %v", q.Epoch, err)
+		}
 	}
 	t, err := c.loadTable()
 	if err != nil {
@@ -125,6 +130,13 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 			return nil, err
 		}
 		count += cn
+	}
+	if q.Plaintext {
+		if len(vec) != plan.Slots {
+			return nil, fmt.Errorf("query %d: the evaluation gave %d values for %d slots", q.Id, len(vec), plan.Slots)
+		}
+		c.cfg.Logger.Info("research: evaluated a plaintext-baseline query on this hospital's vault", "query", q.Id, "patients", t.Len(), "slots", plan.Slots)
+		return &pb.Contribute{Query: q.Id, PlainResult: vec, PlainCount: count}, nil
 	}
 	result, err := c.cfg.Params.EncodeEncrypt(pk, vec)
 	if err != nil {

@@ -51,9 +51,11 @@ func main() {
 
 func run(ctx context.Context, bin, work string, patients, runs int, command string) (err error) {
 	r := genesis.DefaultResearch()
-	// Exact results, and no budget limit on repeated runs: the figures are
-	// the cost of the encrypted path (noise drawing is microseconds).
-	r.DPOff, r.MinCohort, r.ContributionDeadlineBlocks = true, 1, 100
+	// Exact results, no budget limit on repeated runs, and the plaintext
+	// baseline allowed: the figures are the cost of the encrypted path
+	// against the same flow without encryption (noise drawing is
+	// microseconds).
+	r.DPOff, r.MinCohort, r.ContributionDeadlineBlocks, r.PlaintextBaseline = true, 1, 100, true
 	m, err := localnet.Generate(localnet.Options{Dir: filepath.Join(work, "net"), Validators: 4, ChainID: "medchain-bench-query", Researcher: true, Research: r})
 	if err != nil {
 		return err
@@ -78,31 +80,66 @@ func run(ctx context.Context, bin, work string, patients, runs int, command stri
 	imported := time.Since(t0)
 
 	fmt.Printf("## Research queries (`%s`)\n\n", command)
-	fmt.Printf("Run %s. Machine: %d CPUs, %s/%s, %s. 4 validators (one OS process each, with its HE worker and research contributor) on 127.0.0.1; %d synthetic patients per hospital imported with `medchain ingest --phased` in %s; DP off (exact results); t = 3.\n\n",
+	fmt.Printf("Run %s. Machine: %d CPUs, %s/%s, %s. 4 validators (one OS process each, with its HE worker and research contributor) on 127.0.0.1; %d synthetic patients per hospital imported with `medchain ingest --phased` (one hospital after the other) in %s; DP off (exact results); t = 3. Each run asks the query encrypted, then the same query in the plaintext baseline (hospitals post plaintext figures, the contract sums and releases them; no encryption, no decryption rounds).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), patients, imported.Round(time.Second))
-	fmt.Println("| query | run | committed | aggregated | count decrypted | released | researcher decrypts | figures | validator CPU (cores) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| query | run | mode | committed | aggregated | count decrypted | released | researcher decrypts | figures | validator CPU (core·s) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	type sample struct{ released, cpu float64 }
 	for _, q := range queries {
-		var total []time.Duration
+		var enc, plain []sample
 		for i := 1; i <= runs; i++ {
-			before := cpu.Read()
-			res, err := localnet.RunQuery(ctx, c, q.text, 0)
-			if err != nil {
-				return err
+			for _, plaintext := range []bool{false, true} {
+				before := cpu.Read()
+				t := time.Now()
+				var res *localnet.QueryRun
+				if plaintext {
+					res, err = localnet.RunPlaintextQuery(ctx, c, q.text)
+				} else {
+					res, err = localnet.RunQuery(ctx, c, q.text, 0)
+				}
+				if err != nil {
+					return err
+				}
+				wall := time.Since(t)
+				use := cpu.Read().Since(before, runtime.NumCPU())
+				coreSec, cores := -1.0, "n/a"
+				if use != nil {
+					coreSec = use.Validators * wall.Seconds()
+					cores = fmt.Sprintf("%.1f", coreSec)
+				}
+				mode, s := "encrypted", &enc
+				if plaintext {
+					mode, s = "plaintext", &plain
+				}
+				*s = append(*s, sample{res.Released.Seconds(), coreSec})
+				ms := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+				fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %d | %s |\n", q.name, i, mode, ms(res.Committed), ms(res.Aggregated), ms(res.Gated), ms(res.Released),
+					fmt.Sprintf("%.0f ms", float64(res.Decrypt.Microseconds())/1000), res.Figures, cores)
 			}
-			use := cpu.Read().Since(before, runtime.NumCPU())
-			cores := "n/a"
-			if use != nil {
-				cores = fmt.Sprintf("%.2f", use.Validators)
-			}
-			ms := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-			fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %d | %s |\n", q.name, i, ms(res.Committed), ms(res.Aggregated), ms(res.Gated), ms(res.Released),
-				fmt.Sprintf("%.0f ms", float64(res.Decrypt.Microseconds())/1000), res.Figures, cores)
-			total = append(total, res.Released)
 		}
-		slices.Sort(total)
-		say("%s: median submit → released %s", q.name, total[len(total)/2].Round(10*time.Millisecond))
+		median := func(xs []sample, f func(sample) float64) float64 {
+			v := make([]float64, len(xs))
+			for i, x := range xs {
+				v[i] = f(x)
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		rel := func(x sample) float64 { return x.released }
+		say("%s: median submit → released %.2f s encrypted, %.2f s plaintext (×%.2f)", q.name, median(enc, rel), median(plain, rel), median(enc, rel)/median(plain, rel))
+		summaries = append(summaries, fmt.Sprintf("| %s | %.2f s | %.2f s | ×%.2f | %.1f | %.1f |", q.name, median(enc, rel), median(plain, rel), median(enc, rel)/median(plain, rel),
+			median(enc, func(x sample) float64 { return x.cpu }), median(plain, func(x sample) float64 { return x.cpu })))
+	}
+	fmt.Println()
+	fmt.Println("Medians over the runs:")
+	fmt.Println()
+	fmt.Println("| query | encrypted: submit → released | plaintext baseline | ratio | validator CPU, encrypted (core·s) | plaintext (core·s) |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, l := range summaries {
+		fmt.Println(l)
 	}
 	fmt.Println()
 	return nil
 }
+
+var summaries []string
