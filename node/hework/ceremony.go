@@ -24,12 +24,13 @@ type ceremony struct {
 	payload  *pb.PostKeyShare // exactly what goes on chain
 }
 
-// ceremonyDuty takes this member through key epoch epoch: generate and
-// seal its ceremony payload, commit to the SHA-256 of its public-key share,
-// post the share once every member has committed (once, the same bytes on
-// every resend), then, once the epoch is ready, open the shares the others
-// sealed to it and combine its threshold secret. It returns nil while it
-// is waiting for the others.
+// ceremonyDuty takes this member (w.member, non-zero) through key epoch
+// epoch, one it found open on chain: generate and seal its ceremony
+// payload, commit to the SHA-256 of its public-key share, post the share
+// once every member has committed (once, the same bytes on every resend),
+// then, once the epoch is ready, open the shares the others sealed to it
+// and combine its threshold secret. It returns nil while it is waiting for
+// the others. Step runs it for every epoch separately.
 func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 	if w.thresholds[epoch] != nil {
 		return nil
@@ -42,15 +43,11 @@ func (w *Worker) ceremonyDuty(ctx context.Context, epoch uint64) error {
 	if err != nil {
 		return err
 	}
-	if ep == nil {
-		w.log.Debug("HE worker: key epoch not open on chain yet", "epoch", epoch)
-		return nil
+	if ep == nil || ep.Epoch != epoch {
+		return fmt.Errorf("key epoch %d was open on chain and the node no longer returns it", epoch)
 	}
-	me, seals, err := w.memberIndex(ctx)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(ep.Members, me) {
+	me, seals := w.member, w.seals
+	if me == 0 || !slices.Contains(ep.Members, me) {
 		w.log.Debug("HE worker: this member takes no part in the key epoch", "epoch", epoch, "member_index", me)
 		return nil
 	}

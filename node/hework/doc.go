@@ -1,9 +1,11 @@
 // Package hework is a hospital node's worker for the alliance's multiparty
-// key: it commits to the member's collective-key share, posts the share
-// and its sealed Shamir shares for the key ceremony once every member has
-// committed, combines the shares it receives into its
-// t-of-N threshold secret, and posts one key-switching share for every
-// decryption request whose active set names it.
+// key: in every key epoch its hospital is a member of, it commits to the
+// member's collective-key share, posts the share and its sealed Shamir
+// shares once every member has committed, and combines the shares it
+// receives into its t-of-N threshold secret of that epoch; it posts one
+// key-switching share for every decryption request whose active set names
+// it, with the secret of the request's epoch. Before its hospital is
+// admitted, and after it is removed, it waits quietly.
 //
 // Retries of multiparty protocols are insecure, so everything the worker
 // generates is sealed in the keyring (keyring.SealData) before it is sent,

@@ -22,10 +22,12 @@ import (
 	"github.com/medchain/medchain/node/chainrpc"
 )
 
-// fakeChain simulates one node of a medchain alliance as the hekeys
-// contract specifies it: the queries the worker reads, a mempool with
-// CheckTx's nonce rules, and blocks that run the ceremony (commit, then
-// reveal) and decryption request rules. Tests commit blocks explicitly.
+// fakeChain simulates one node of a medchain alliance as the hekeys and
+// governance contracts specify it: the queries the worker reads, a mempool
+// with CheckTx's nonce rules, and blocks that run the ceremony (commit,
+// then reveal) of every key epoch and the decryption request rules. Tests
+// commit blocks explicitly, and open epochs, admit and remove hospitals as
+// a governance vote would.
 type fakeChain struct {
 	mu      sync.Mutex
 	t       testing.TB
@@ -35,8 +37,11 @@ type fakeChain struct {
 
 	hospitals []*pb.Hospital
 	accounts  map[string]*pb.Account
+	epochs    map[uint64]*fakeEpoch
+	// epoch, commits, keyShares and pkShares are epoch 1's (the tests of
+	// one ceremony read them).
 	epoch     *pb.KeyEpoch
-	commits   map[uint64][]byte // by member: SHA-256 of its public-key share
+	commits   map[uint64][]byte
 	keyShares map[uint64]*pb.KeyShareRecord
 	pkShares  map[uint64][]byte
 	blobs     map[string][]byte
@@ -54,6 +59,21 @@ type fakeChain struct {
 	panicOn        string // a query path that panics (a bug under test)
 }
 
+// fakeEpoch is one key epoch's state.
+type fakeEpoch struct {
+	ep        *pb.KeyEpoch
+	commits   map[uint64][]byte // by member: its commitment (hekeys.Commitment)
+	keyShares map[uint64]*pb.KeyShareRecord
+	pkShares  map[uint64][]byte
+}
+
+func newFakeEpoch(e uint64, members []uint64, threshold uint32) *fakeEpoch {
+	return &fakeEpoch{
+		ep:      &pb.KeyEpoch{Epoch: e, Members: members, Threshold: threshold},
+		commits: map[uint64][]byte{}, keyShares: map[uint64]*pb.KeyShareRecord{}, pkShares: map[uint64][]byte{},
+	}
+}
+
 // sentTx is a tx that entered the mempool.
 type sentTx struct {
 	signer  string
@@ -62,26 +82,85 @@ type sentTx struct {
 	payload []byte
 }
 
+// newFakeChain returns a chain at height 1 whose key epoch 1 has
+// threshold t and, as yet, no members (addHospital adds genesis members).
 func newFakeChain(t testing.TB, p *he.Params, threshold uint32, deadline int64) *fakeChain {
+	e1 := newFakeEpoch(1, nil, threshold)
 	return &fakeChain{
 		t: t, p: p, chainID: "medchain-test", height: 1, deadline: deadline,
-		accounts: map[string]*pb.Account{}, commits: map[uint64][]byte{}, keyShares: map[uint64]*pb.KeyShareRecord{}, pkShares: map[uint64][]byte{},
+		accounts: map[string]*pb.Account{}, epochs: map[uint64]*fakeEpoch{1: e1},
+		epoch: e1.ep, commits: e1.commits, keyShares: e1.keyShares, pkShares: e1.pkShares,
 		blobs: map[string][]byte{}, requests: map[uint64]*pb.DecryptionRequest{}, ksShares: map[uint64]map[uint64][]byte{},
 		nextReq: 1, checkNonce: map[string]uint64{}, results: map[string]chainrpc.TxResult{},
-		epoch: &pb.KeyEpoch{Epoch: 1, Threshold: threshold},
 	}
 }
 
-// addHospital registers a member with its operator key and seal public key.
+// addHospital registers a genesis member (one of key epoch 1's) with its
+// operator key and seal public key.
 func (c *fakeChain) addHospital(op ed25519.PublicKey, sealPub []byte) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	idx := uint64(len(c.hospitals) + 1)
-	addr := pb.AddressOf(op)
-	c.hospitals = append(c.hospitals, &pb.Hospital{Id: fmt.Sprintf("h%d", idx), Operator: addr, MemberIndex: idx, SealPubkey: sealPub})
-	c.accounts[addr] = &pb.Account{Address: addr, Pubkey: op, Role: pb.Role_ROLE_OPERATOR}
+	idx := c.register(op, sealPub)
 	c.epoch.Members = append(c.epoch.Members, idx)
 	return idx
+}
+
+// register adds a hospital with the next member index and its operator
+// account, as genesis or an admit-hospital vote does.
+func (c *fakeChain) register(op ed25519.PublicKey, sealPub []byte) uint64 {
+	idx := uint64(len(c.hospitals) + 1)
+	addr := pb.AddressOf(op)
+	c.hospitals = append(c.hospitals, &pb.Hospital{Id: fmt.Sprintf("h%d", idx), Operator: addr, MemberIndex: idx, SealPubkey: sealPub,
+		AdmittedHeight: c.height})
+	c.accounts[addr] = &pb.Account{Address: addr, Pubkey: op, Role: pb.Role_ROLE_OPERATOR}
+	return idx
+}
+
+// admit carries out an admit-hospital vote for m's home (it must not be
+// on chain yet): a hospital with the next member index. As the governance
+// contract does, call openEpoch next.
+func (c *fakeChain) admit(m *member) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, pub, err := sealKeyPair(m.seal)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m.index = c.register(m.operator.Public().(ed25519.PublicKey), pub[:])
+}
+
+// remove carries out a remove-hospital vote for member idx: the hospital
+// is kept with removed_height and its operator account is retired.
+func (c *fakeChain) remove(idx uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.hospitals[idx-1]
+	h.RemovedHeight, h.Power = c.height, 0
+	acc := c.accounts[h.Operator]
+	acc.RetiredRole, acc.Role, acc.RetiredHeight = acc.Role, pb.Role_ROLE_UNSPECIFIED, c.height
+}
+
+// openEpoch opens the next key epoch over the hospitals not removed, with
+// threshold t (hekeys.StartEpoch), and returns its number.
+func (c *fakeChain) openEpoch(t uint32) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var members []uint64
+	for _, h := range c.hospitals {
+		if h.RemovedHeight == 0 {
+			members = append(members, h.MemberIndex)
+		}
+	}
+	e := uint64(len(c.epochs) + 1)
+	c.epochs[e] = newFakeEpoch(e, members, t)
+	return e
+}
+
+// epochState returns a copy of key epoch e as the chain holds it now.
+func (c *fakeChain) epochState(e uint64) *pb.KeyEpoch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return proto.Clone(c.epochs[e].ep).(*pb.KeyEpoch)
 }
 
 func (c *fakeChain) putBlob(b []byte) []byte {
@@ -114,18 +193,19 @@ func (c *fakeChain) Query(_ context.Context, path string) ([]byte, error) {
 			return marshal(c.t, a), nil
 		}
 		return nil, nil
-	case path == "/he/epoch/1":
-		return marshal(c.t, c.epoch), nil
-	case parts[0] == "he" && parts[1] == "epoch":
+	case parts[0] == "he" && parts[1] == "epoch" && len(parts) == 3:
+		if e := c.epochs[num(parts[2])]; e != nil {
+			return marshal(c.t, e.ep), nil
+		}
 		return nil, nil
 	case parts[0] == "he" && parts[1] == "commit" && len(parts) == 4:
-		if parts[2] == "1" {
-			return slices.Clone(c.commits[num(parts[3])]), nil
+		if e := c.epochs[num(parts[2])]; e != nil {
+			return slices.Clone(e.commits[num(parts[3])]), nil
 		}
 		return nil, nil
 	case parts[0] == "he" && parts[1] == "keyshare" && len(parts) == 4:
-		if r := c.keyShares[num(parts[3])]; r != nil && parts[2] == "1" {
-			return marshal(c.t, r), nil
+		if e := c.epochs[num(parts[2])]; e != nil && e.keyShares[num(parts[3])] != nil {
+			return marshal(c.t, e.keyShares[num(parts[3])]), nil
 		}
 		return nil, nil
 	case parts[0] == "blob" && len(parts) == 2:
@@ -288,7 +368,7 @@ func (c *fakeChain) member(addr string) uint64 {
 
 func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 	me := c.member(acc.Address)
-	if me == 0 {
+	if me == 0 || acc.Role != pb.Role_ROLE_OPERATOR {
 		return codeErr{codeUnauthorized, "unauthorized"}
 	}
 	switch typ {
@@ -300,50 +380,53 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 		if len(m.Commitment) != 32 {
 			return codeErr{codeInvalidPayload, "invalid_payload: commitment is not 32 bytes"}
 		}
-		if m.Epoch != 1 || c.epoch.Ready {
+		fe := c.epochs[m.Epoch]
+		if fe == nil || fe.ep.Ready {
 			return codeErr{codeWrongState, "wrong_state: epoch not open or complete"}
 		}
-		if !slices.Contains(c.epoch.Members, me) {
+		if !slices.Contains(fe.ep.Members, me) {
 			return codeErr{codeUnauthorized, "unauthorized: not a member of the epoch"}
 		}
-		if slices.Contains(c.epoch.Committed, me) {
+		if slices.Contains(fe.ep.Committed, me) {
 			return codeErr{codeExists, "already_exists"}
 		}
-		c.commits[me] = slices.Clone(m.Commitment)
-		c.epoch.Committed = append(c.epoch.Committed, me)
-		slices.Sort(c.epoch.Committed)
+		fe.commits[me] = slices.Clone(m.Commitment)
+		fe.ep.Committed = append(fe.ep.Committed, me)
+		slices.Sort(fe.ep.Committed)
 		return nil
 	case hekeys.TypeKeyShare:
 		var m pb.PostKeyShare
 		if err := tx.Unmarshal(payload, &m); err != nil {
 			return err
 		}
-		if m.Epoch != 1 || c.epoch.Ready {
+		fe := c.epochs[m.Epoch]
+		if fe == nil || fe.ep.Ready {
 			return codeErr{codeWrongState, "wrong_state: epoch not open or complete"}
 		}
-		if !slices.Contains(c.epoch.Members, me) {
+		ep := fe.ep
+		if !slices.Contains(ep.Members, me) {
 			return codeErr{codeUnauthorized, "unauthorized: not a member of the epoch"}
 		}
-		if c.keyShares[me] != nil {
+		if fe.keyShares[me] != nil {
 			return codeErr{codeExists, "already_exists"}
 		}
-		if len(c.epoch.Committed) != len(c.epoch.Members) {
+		if len(ep.Committed) != len(ep.Members) {
 			return codeErr{codeWrongState, "wrong_state: not every member has committed"}
 		}
-		if !bytes.Equal(hekeys.Commitment(c.chainID, m.Epoch, me, m.PublicKeyShare), c.commits[me]) {
+		if !bytes.Equal(hekeys.Commitment(c.chainID, m.Epoch, me, m.PublicKeyShare), fe.commits[me]) {
 			return codeErr{codeInvalidPayload, "invalid_payload: public_key_share does not match the commitment"}
 		}
 		if err := c.p.ValidatePublicKeyShare(m.PublicKeyShare); err != nil {
 			return err
 		}
-		for d, pk := range c.pkShares {
+		for d, pk := range fe.pkShares {
 			if bytes.Equal(pk, m.PublicKeyShare) {
 				return codeErr{codeExists, fmt.Sprintf("already_exists: member %d's share", d)}
 			}
 		}
-		rec := &pb.KeyShareRecord{Epoch: 1, Dealer: me, PublicKeyShareHash: c.putBlob(m.PublicKeyShare), Height: c.height}
+		rec := &pb.KeyShareRecord{Epoch: m.Epoch, Dealer: me, PublicKeyShareHash: c.putBlob(m.PublicKeyShare), Height: c.height}
 		var want []uint64
-		for _, x := range c.epoch.Members {
+		for _, x := range ep.Members {
 			if x != me {
 				want = append(want, x)
 			}
@@ -357,20 +440,20 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 			}
 			rec.Shares = append(rec.Shares, &pb.SealedShareRef{Recipient: s.Recipient, Hash: c.putBlob(s.Sealed)})
 		}
-		c.keyShares[me] = rec
-		c.pkShares[me] = m.PublicKeyShare
-		c.epoch.Posted = append(c.epoch.Posted, me)
-		slices.Sort(c.epoch.Posted)
-		if len(c.epoch.Posted) == len(c.epoch.Members) {
+		fe.keyShares[me] = rec
+		fe.pkShares[me] = m.PublicKeyShare
+		ep.Posted = append(ep.Posted, me)
+		slices.Sort(ep.Posted)
+		if len(ep.Posted) == len(ep.Members) {
 			var shares [][]byte
-			for _, x := range c.epoch.Members {
-				shares = append(shares, c.pkShares[x])
+			for _, x := range ep.Members {
+				shares = append(shares, fe.pkShares[x])
 			}
-			pk, err := c.p.AggregatePublicKey(he.CRPSeed(c.chainID, 1), shares)
+			pk, err := c.p.AggregatePublicKey(he.CRPSeed(c.chainID, m.Epoch), shares)
 			if err != nil {
 				return err
 			}
-			c.epoch.Ready, c.epoch.PublicKeyHash, c.epoch.ReadyHeight = true, c.putBlob(pk), c.height
+			ep.Ready, ep.PublicKeyHash, ep.ReadyHeight = true, c.putBlob(pk), c.height
 		}
 		return nil
 	case hekeys.TypeKSShare:
@@ -426,11 +509,21 @@ func (c *fakeChain) exec(acc *pb.Account, typ string, payload []byte) error {
 	return codeErr{8, "unknown_tx_type " + typ}
 }
 
-// request opens a decryption request of the sum of cts for researcher key
-// pub (nil: a public request), with the given active set.
+// request opens a decryption request of the sum of cts under key epoch 1
+// for researcher key pub (nil: a public request), with the given active set.
 func (c *fakeChain) request(pub []byte, active []uint64, cts ...[]byte) uint64 {
+	return c.requestIn(1, pub, active, cts...)
+}
+
+// requestIn is request under key epoch epoch. Like the contract, it takes
+// active sets from the epoch's members only; tests that need another set
+// edit the request afterwards.
+func (c *fakeChain) requestIn(epoch uint64, pub []byte, active []uint64, cts ...[]byte) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if fe := c.epochs[epoch]; fe == nil || !fe.ep.Ready || slices.ContainsFunc(active, func(m uint64) bool { return !slices.Contains(fe.ep.Members, m) }) {
+		c.t.Fatalf("fake chain: no request under key epoch %d with active set %v", epoch, active)
+	}
 	agg, err := c.p.Add(cts...)
 	if err != nil {
 		c.t.Fatal(err)
@@ -438,7 +531,7 @@ func (c *fakeChain) request(pub []byte, active []uint64, cts ...[]byte) uint64 {
 	id := c.nextReq
 	c.nextReq++
 	r := &pb.DecryptionRequest{
-		Id: id, Epoch: 1, AggregateHash: c.putBlob(agg), Public: pub == nil,
+		Id: id, Epoch: epoch, AggregateHash: c.putBlob(agg), Public: pub == nil,
 		ActiveSet: active, DeadlineHeight: c.height + c.deadline, Status: pb.DecryptionRequest_STATUS_PENDING, Height: c.height,
 	}
 	if pub != nil {
@@ -462,12 +555,28 @@ func (c *fakeChain) sentOf(signer, typ string) [][]byte {
 	return out
 }
 
-// publicKey returns the collective public key once the epoch is ready.
-func (c *fakeChain) publicKey() []byte {
+// publicKey returns epoch 1's collective public key once it is ready.
+func (c *fakeChain) publicKey() []byte { return c.publicKeyOf(1) }
+
+// publicKeyOf returns key epoch e's collective public key once it is ready.
+func (c *fakeChain) publicKeyOf(e uint64) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.epoch.Ready {
-		return nil
+	if fe := c.epochs[e]; fe != nil && fe.ep.Ready {
+		return c.blobs[hex.EncodeToString(fe.ep.PublicKeyHash)]
 	}
-	return c.blobs[hex.EncodeToString(c.epoch.PublicKeyHash)]
+	return nil
+}
+
+// sentBy returns every tx signer sent, of any type, in order.
+func (c *fakeChain) sentBy(signer string) []sentTx {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []sentTx
+	for _, s := range c.sent {
+		if s.signer == signer {
+			out = append(out, s)
+		}
+	}
+	return out
 }

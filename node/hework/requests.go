@@ -20,8 +20,9 @@ import (
 const pruneEvery = 100
 
 // requestsDuty posts this member's key-switching share to every pending
-// decryption request whose active set names it and that lacks its share.
-// Each request is its own duty, with its own back-off.
+// decryption request whose active set names it and that lacks its share,
+// made with its threshold secret of the request's key epoch. Each request
+// is its own duty, with its own back-off.
 func (w *Worker) requestsDuty(ctx context.Context) error {
 	list, err := chainrpc.QueryMessage[pb.DecryptionRequestList](ctx, w.cfg.Chain, pendingPath)
 	if err != nil {
@@ -35,13 +36,17 @@ func (w *Worker) requestsDuty(ctx context.Context) error {
 		return nil
 	}
 	me := w.member
-	if me == 0 {
-		if me, _, err = w.memberIndex(ctx); err != nil {
-			return err
-		}
-	}
 	for _, req := range list.Requests {
 		if req.Status != pb.DecryptionRequest_STATUS_PENDING || !slices.Contains(req.ActiveSet, me) {
+			continue
+		}
+		// The contract draws active sets from the request's epoch's members;
+		// a member that holds no share of that epoch could answer nothing.
+		if in, err := w.inEpoch(ctx, req.Epoch, me); err != nil {
+			return err
+		} else if !in {
+			w.log.Debug("HE worker: a request's active set names this member, which is not a member of its key epoch; skipped",
+				"request", req.Id, "epoch", req.Epoch, "member_index", me)
 			continue
 		}
 		duty := fmt.Sprintf("ks_share/%d", req.Id)

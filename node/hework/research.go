@@ -13,8 +13,8 @@ import (
 
 // Contributor computes this member's answer to research queries
 // (node/researchwork: the hospital's own consenting patients, noised,
-// encrypted under the collective key). A nil Contributor: the member
-// contributes nothing.
+// encrypted under the collective key; in plain for a plaintext-baseline
+// query). A nil Contributor: the member contributes nothing.
 type Contributor interface {
 	// Contribution returns the "research.contribute" payload of member me
 	// for q. It is called again only if it failed.
@@ -24,7 +24,8 @@ type Contributor interface {
 const activeQueriesPath = "/research/active"
 
 // researchDuty posts this member's contribution to every query still
-// collecting that lacks it. A contribution is computed once per process
+// collecting that lacks it, among the queries of key epochs it is a member
+// of. A contribution is computed once per process
 // and its bytes resent if needed: a second, differently noised answer to
 // the same query is never made while the first may still land.
 func (w *Worker) researchDuty(ctx context.Context) error {
@@ -39,11 +40,6 @@ func (w *Worker) researchDuty(ctx context.Context) error {
 		return nil
 	}
 	me := w.member
-	if me == 0 {
-		if me, _, err = w.memberIndex(ctx); err != nil {
-			return err
-		}
-	}
 	live := map[uint64]bool{}
 	for _, q := range list.Queries {
 		live[q.Id] = true
@@ -56,6 +52,13 @@ func (w *Worker) researchDuty(ctx context.Context) error {
 		if w.height >= q.DeadlineHeight {
 			continue // too late: a tx now lands after the deadline
 		}
+		// The contract takes contributions only from the members of the
+		// query's key epoch (a hospital admitted since is not one).
+		if in, err := w.inEpoch(ctx, q.Epoch, me); err != nil {
+			return err
+		} else if !in {
+			continue
+		}
 		w.duty(ctx, fmt.Sprintf("query/%d", q.Id), func(ctx context.Context) error {
 			c := w.contributions[q.Id]
 			if c == nil {
@@ -64,7 +67,7 @@ func (w *Worker) researchDuty(ctx context.Context) error {
 				}
 				w.contributions[q.Id] = c
 				w.log.Info("HE worker: computed this member's contribution to a research query", "query", q.Id,
-					"slots", q.Slots, "dp_off", q.DpOff)
+					"slots", q.Slots, "dp_off", q.DpOff, "plaintext", q.Plaintext)
 			}
 			_, err := w.send(ctx, duty, research.TypeContribute, c)
 			return err

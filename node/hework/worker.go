@@ -21,9 +21,6 @@ import (
 	"github.com/medchain/medchain/node/keyring"
 )
 
-// CeremonyEpoch is the key epoch the worker takes part in.
-const CeremonyEpoch uint64 = 1
-
 // Secrets is where the worker keeps what it generates: a keyring
 // (*keyring.Keyring), whose SealData never overwrites.
 type Secrets interface {
@@ -58,10 +55,11 @@ type Config struct {
 	Contributor Contributor
 }
 
-// Worker carries out one member's duties in the key ceremony and the
-// decryption requests, one at a time, each time a block is committed.
-// Errors are logged and retried on a later block with back-off; the worker
-// never stops the node.
+// Worker carries out one member's duties in the ceremony of every key
+// epoch it is a member of, in the decryption requests and in the research
+// queries, one at a time, each time a block is committed. A hospital that
+// is not (or no longer) a member waits quietly. Errors are logged and
+// retried on a later block with back-off; the worker never stops the node.
 type Worker struct {
 	cfg     Config
 	log     log.Logger
@@ -70,9 +68,19 @@ type Worker struct {
 	// sealPriv is the X25519 private key (the seal key's seed).
 	sealPriv [32]byte
 
+	// Membership, re-read from /hospitals once per block (refreshMembership).
+	member   uint64            // own member index while a member; 0 otherwise
+	status   *membership       // the membership last logged; nil before the first read
+	seals    map[uint64][]byte // member index → X25519 seal key, from the same read
+	memberAt int64             // the height of that read
+
+	// Key epochs found open on chain: 1…lastEpoch, with their fixed
+	// members (discoverEpochs).
+	lastEpoch uint64
+	epochs    map[uint64]epochInfo
+
 	// Loaded or computed state, cached for the life of the process.
-	member     uint64 // own member index, 0 until known
-	thresholds map[uint64]*he.ThresholdSecret
+	thresholds map[uint64]*he.ThresholdSecret // by key epoch
 	ceremonies map[uint64]*ceremony
 	ksShares   map[uint64]*pb.PostKeySwitchShare // by request id
 	// contributions are computed answers to research queries, by query id.
@@ -128,6 +136,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:           cfg,
 		log:           cfg.Logger,
 		addr:          pb.AddressOf(cfg.Operator.Public().(ed25519.PublicKey)),
+		epochs:        map[uint64]epochInfo{},
 		thresholds:    map[uint64]*he.ThresholdSecret{},
 		ceremonies:    map[uint64]*ceremony{},
 		ksShares:      map[uint64]*pb.PostKeySwitchShare{},
@@ -196,9 +205,13 @@ func (w *Worker) run(ctx context.Context) {
 }
 
 // Step checks every duty once against the latest committed state, in
-// order: the ceremony, then the pending decryption requests. The worker's
-// goroutine calls it after each block; tests call it directly. It is not
-// safe for concurrent use: after Start, only that goroutine calls it.
+// order: this hospital's membership, newly opened key epochs, the
+// ceremony of each epoch it is a member of and has not combined (each
+// epoch its own duty, with its own back-off), then the pending decryption
+// requests and research queries. A hospital that is not a member runs
+// none of the member duties. The worker's goroutine calls Step after each
+// block; tests call it directly. It is not safe for concurrent use: after
+// Start, only that goroutine calls it.
 func (w *Worker) Step(ctx context.Context) {
 	defer func() {
 		// A bug here must not take the validator down with it.
@@ -217,13 +230,23 @@ func (w *Worker) Step(ctx context.Context) {
 		return // nothing new since the last step
 	}
 	w.height = h
-	w.duty(ctx, "ceremony", func(ctx context.Context) error { return w.ceremonyDuty(ctx, CeremonyEpoch) })
-	w.duty(ctx, "requests", w.requestsDuty)
-	w.duty(ctx, "research", w.researchDuty)
+	w.duty(ctx, "membership", w.refreshMembership)
+	w.duty(ctx, "epochs", w.discoverEpochs)
+	if w.member != 0 {
+		for _, e := range w.ceremonyEpochs() {
+			w.duty(ctx, ceremonyDutyName(e), func(ctx context.Context) error { return w.ceremonyDuty(ctx, e) })
+		}
+		w.duty(ctx, "requests", w.requestsDuty)
+		w.duty(ctx, "research", w.researchDuty)
+	}
 	if w.height-w.lastPrune >= pruneEvery {
 		w.duty(ctx, "prune", w.prune)
 	}
 }
+
+// ceremonyDutyName names the ceremony duty of key epoch e: each epoch
+// backs off on its own.
+func ceremonyDutyName(e uint64) string { return fmt.Sprintf("ceremony/%d", e) }
 
 // anyDue reports whether a tx is still in flight, so that a poll without a
 // new block still checks it.
@@ -355,41 +378,4 @@ func (w *Worker) send(ctx context.Context, duty, txType string, payload proto.Me
 		}
 	}
 	return false, fmt.Errorf("%s tx: no nonce accepted after 8 tries (account sequence %d)", txType, acc.Sequence)
-}
-
-// memberIndex finds this hospital's member index and checks that the seal
-// key the chain knows is ours.
-func (w *Worker) memberIndex(ctx context.Context) (uint64, map[uint64][]byte, error) {
-	list, err := chainrpc.QueryMessage[pb.HospitalList](ctx, w.cfg.Chain, hospitalsPath)
-	if err != nil {
-		return 0, nil, err
-	}
-	if list == nil {
-		return 0, nil, errors.New("the chain lists no hospitals")
-	}
-	seals := map[uint64][]byte{}
-	var own uint64
-	for _, h := range list.Hospitals {
-		if h.MemberIndex != 0 {
-			seals[h.MemberIndex] = h.SealPubkey
-		}
-		if h.Operator == w.addr {
-			if h.MemberIndex == 0 {
-				return 0, nil, fmt.Errorf("hospital %q has no member index on chain", h.Id)
-			}
-			if string(h.SealPubkey) != string(w.sealPub[:]) {
-				return 0, nil, fmt.Errorf("hospital %q: the seal key on chain (%s) is not this home's seal key (%s); shares sealed to it cannot be opened here",
-					h.Id, shortHash(h.SealPubkey), shortHash(w.sealPub[:]))
-			}
-			own = h.MemberIndex
-		}
-	}
-	if own == 0 {
-		return 0, nil, fmt.Errorf("no hospital on chain has operator %s (this home's operator key)", w.addr)
-	}
-	if w.member != own {
-		w.member = own
-		w.log.Info("HE worker: this hospital is member", "member_index", own)
-	}
-	return own, seals, nil
 }

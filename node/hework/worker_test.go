@@ -89,7 +89,23 @@ func (m *member) worker(t testing.TB, c *fakeChain) *Worker {
 	return w
 }
 
+// newMembers makes n homes and registers them as genesis members of c.
 func newMembers(t testing.TB, c *fakeChain, n int) []*member {
+	t.Helper()
+	ms := newHomes(t, n)
+	for _, m := range ms {
+		_, pub, err := sealKeyPair(m.seal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.index = c.addHospital(m.operator.Public().(ed25519.PublicKey), pub[:])
+	}
+	return ms
+}
+
+// newHomes makes n hospital homes, each with a keyring holding its
+// operator and seal keys, that no chain knows yet.
+func newHomes(t testing.TB, n int) []*member {
 	t.Helper()
 	var ms []*member
 	for i := 0; i < n; i++ {
@@ -107,11 +123,6 @@ func newMembers(t testing.TB, c *fakeChain, n int) []*member {
 		if m.seal, err = kr.Signer("seal"); err != nil {
 			t.Fatal(err)
 		}
-		_, pub, err := sealKeyPair(m.seal)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.index = c.addHospital(m.operator.Public().(ed25519.PublicKey), pub[:])
 		ms = append(ms, m)
 	}
 	return ms
@@ -146,10 +157,16 @@ func workers(t testing.TB, c *fakeChain, ms []*member) []*Worker {
 	return ws
 }
 
-func ceremonyDone(ws []*Worker) func() bool {
+// ceremonyDone reports whether every worker of ws holds its threshold
+// secret of key epoch 1.
+func ceremonyDone(ws []*Worker) func() bool { return epochDone(1, ws) }
+
+// epochDone reports whether every worker of ws holds its threshold secret
+// of key epoch e.
+func epochDone(e uint64, ws []*Worker) func() bool {
 	return func() bool {
 		for _, w := range ws {
-			if w != nil && w.thresholds[CeremonyEpoch] == nil {
+			if w != nil && w.thresholds[e] == nil {
 				return false
 			}
 		}
@@ -664,7 +681,7 @@ func TestAPanicInADutyDoesNotStopTheWorker(t *testing.T) {
 	c.panicOn = "/he/epoch/1"
 	w := ms[0].worker(t, c)
 	w.Step(context.Background()) // must not panic
-	if !strings.Contains(ms[0].logs.String(), "HE worker bug (panic)") || w.backoff["ceremony"] == nil {
+	if !strings.Contains(ms[0].logs.String(), "HE worker bug (panic)") || w.backoff["epochs"] == nil {
 		t.Fatalf("the panic was not turned into a backed-off duty failure:\n%s", ms[0].logs)
 	}
 	c.panicOn = ""
