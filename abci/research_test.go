@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts/governance"
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/query"
@@ -474,5 +475,45 @@ func TestPlaintextBaselineQueries(t *testing.T) {
 	}
 	if q4 := n.query(4); q4.Status != pb.ResearchQuery_STATUS_RELEASED || !slices.Equal(q4.Contributors, []uint64{2}) || !slices.Equal(q4.PlainResult, []int64{12}) {
 		t.Fatalf("plaintext query with one contribution at its deadline: %s %v %v %q", q4.Status, q4.Contributors, q4.PlainResult, q4.Reason)
+	}
+}
+
+// TestARunningQueryKeepsItsBoundOnPersons: the members lower
+// research.max_patients by vote while a query collects; the query keeps
+// the bound it was submitted under, so a contribution whose count is over
+// the new bound but within the old is taken and the query is released.
+func TestARunningQueryKeepsItsBoundOnPersons(t *testing.T) {
+	r := genesis.DefaultResearch()
+	r.ContributionDeadlineBlocks, r.DPOff, r.PlaintextBaseline, r.MinCohort = 5, true, true, 1
+	n := newResearchNet(t, r)
+	a := n.a
+	op := func(i uint64) user { return a.members[i-1].op }
+	q, err := query.Parse("SELECT count()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.tx(a.researcher, research.TypeSubmit, &pb.SubmitQuery{Query: q, Plaintext: true}, "ok")
+	n.run(n.all)
+	if got := n.query(1).MaxPatients; got != r.MaxPatients {
+		t.Fatalf("query records max_patients %d, want the alliance's %d", got, r.MaxPatients)
+	}
+	lower := uint64(100)
+	n.tx(op(1), governance.TypePropose, &pb.Propose{Action: &pb.Propose_SetParams{SetParams: &pb.SetParams{MaxPatients: &lower}}}, "ok")
+	n.run(n.all)
+	for i := uint64(2); i <= 3; i++ {
+		n.tx(op(i), governance.TypeVote, &pb.Vote{Proposal: 1, Yes: true}, "ok")
+	}
+	n.run(n.all)
+	var ap pb.Params
+	if err := tx.Unmarshal(n.twinApps.query("/params", false).Value, &ap); err != nil || ap.Research.MaxPatients != lower {
+		t.Fatalf("the vote did not lower max_patients: %v, %v", ap.Research, err)
+	}
+	for i := uint64(1); i <= 4; i++ {
+		n.tx(op(i), research.TypeContribute, n.plainContribution(1, []int64{150}, 150), "ok") // 150 persons each > 100
+	}
+	n.run(n.all)
+	got := n.query(1)
+	if got.Status != pb.ResearchQuery_STATUS_RELEASED || len(got.PlainResult) != 1 || got.PlainResult[0] != 600 {
+		t.Fatalf("query after the change: status %s, result %v, reason %q", got.Status, got.PlainResult, got.Reason)
 	}
 }

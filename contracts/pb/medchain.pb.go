@@ -5334,8 +5334,12 @@ type ResearchQuery struct {
 	// released without key switching: plain_result is then the members'
 	// summed packed vector (slots values) and noised_count their exact
 	// summed cohort count.
-	Plaintext     bool    `protobuf:"varint,21,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
-	PlainResult   []int64 `protobuf:"varint,22,rep,packed,name=plain_result,json=plainResult,proto3" json:"plain_result,omitempty"`
+	Plaintext   bool    `protobuf:"varint,21,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
+	PlainResult []int64 `protobuf:"varint,22,rep,packed,name=plain_result,json=plainResult,proto3" json:"plain_result,omitempty"`
+	// max_patients is the alliance's bound on persons when the query was
+	// submitted: its layout (query.Layout) uses it to the end, whatever a
+	// later governance change of research.max_patients says.
+	MaxPatients   uint64 `protobuf:"varint,23,opt,name=max_patients,json=maxPatients,proto3" json:"max_patients,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5522,6 +5526,13 @@ func (x *ResearchQuery) GetPlainResult() []int64 {
 		return x.PlainResult
 	}
 	return nil
+}
+
+func (x *ResearchQuery) GetMaxPatients() uint64 {
+	if x != nil {
+		return x.MaxPatients
+	}
+	return 0
 }
 
 // Contribute ("research.contribute"): a member's encrypted answer to a
@@ -7066,7 +7077,7 @@ const file_medchain_proto_rawDesc = "" +
 	"\x05query\x18\x01 \x01(\v2\x12.medchain.v1.QueryR\x05query\x12%\n" +
 	"\x0eresearcher_key\x18\x02 \x01(\fR\rresearcherKey\x12\x1b\n" +
 	"\trho_micro\x18\x03 \x01(\x04R\brhoMicro\x12\x1c\n" +
-	"\tplaintext\x18\x04 \x01(\bR\tplaintext\"\x9f\a\n" +
+	"\tplaintext\x18\x04 \x01(\bR\tplaintext\"\xc2\a\n" +
 	"\rResearchQuery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1e\n" +
 	"\n" +
@@ -7093,7 +7104,8 @@ const file_medchain_proto_rawDesc = "" +
 	"\x05slots\x18\x13 \x01(\rR\x05slots\x12\x15\n" +
 	"\x06dp_off\x18\x14 \x01(\bR\x05dpOff\x12\x1c\n" +
 	"\tplaintext\x18\x15 \x01(\bR\tplaintext\x12!\n" +
-	"\fplain_result\x18\x16 \x03(\x03R\vplainResult\"\x9c\x01\n" +
+	"\fplain_result\x18\x16 \x03(\x03R\vplainResult\x12!\n" +
+	"\fmax_patients\x18\x17 \x01(\x04R\vmaxPatients\"\x9c\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11STATUS_COLLECTING\x10\x01\x12\x11\n" +

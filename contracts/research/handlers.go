@@ -80,6 +80,11 @@ func Handlers() []contracts.Handler {
 					if err != nil {
 						return err
 					}
+					if q, err := GetQuery(r, c.Query); err != nil {
+						return err
+					} else if q != nil {
+						lim = QueryLimits(lim, q)
+					} // an unknown query is refused in Exec
 					return checkPlainContribution(c, lim)
 				}
 				p, _, err := hekeys.Params(r)
@@ -135,6 +140,15 @@ func Limits(r contracts.Reader) (query.Limits, error) {
 // callers that read them from a "/params" answer rather than from state.
 func LimitsOf(p *he.Params, rp *pb.ResearchParams) query.Limits {
 	return query.Limits{MaxSlots: p.Slots(), SlotBound: p.MaxAbs() >> 4, MaxPatients: int64(rp.MaxPatients)}
+}
+
+// QueryLimits are the limits query q is laid out under: lim, the
+// alliance's, with the bound on persons recorded when q was submitted, so
+// a later change of research.max_patients never moves a running query's
+// layout under the hospitals, the contract or the researcher.
+func QueryLimits(lim query.Limits, q *pb.ResearchQuery) query.Limits {
+	lim.MaxPatients = int64(q.GetMaxPatients())
+	return lim
 }
 
 // GetQuery returns query id, or nil.
@@ -247,7 +261,7 @@ func execSubmit(ctx *contracts.Context, m *pb.SubmitQuery) error {
 		Id: id, Researcher: ctx.Signer.Address, Query: q, ResearcherKeyHash: keyHash, RhoMicro: m.RhoMicro,
 		Epoch: ep.Epoch, Height: ctx.Block.Height, DeadlineHeight: ctx.Block.Height + int64(rp.ContributionDeadlineBlocks),
 		Status: pb.ResearchQuery_STATUS_COLLECTING, StatusHeight: ctx.Block.Height, Slots: uint32(plan.Slots), DpOff: rp.DpOff,
-		Plaintext: m.Plaintext,
+		Plaintext: m.Plaintext, MaxPatients: rp.MaxPatients,
 	}
 	for _, kv := range []struct{ k, v []byte }{
 		{nextIDKey(), u64(nil, id+1)},

@@ -80,7 +80,7 @@ func plainContribution(ctx *contracts.Context, q *pb.ResearchQuery, m *pb.Contri
 	if err != nil {
 		return err
 	}
-	if err := checkPlainContribution(m, lim); err != nil {
+	if err := checkPlainContribution(m, QueryLimits(lim, q)); err != nil {
 		return err
 	}
 	if len(m.PlainResult) != int(q.Slots) {

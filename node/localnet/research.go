@@ -303,7 +303,7 @@ func plainFigures(ctx context.Context, cl *client.Client, lim query.Limits, rq *
 // figuresOf joins the packed vector vals of rq into its figures, with the
 // σ of each figure's DP noise (0 with DP off).
 func figuresOf(ctx context.Context, cl *client.Client, lim query.Limits, rq *pb.ResearchQuery, vals []int64) ([]int64, []float64, error) {
-	plan, err := query.Layout(rq.Query, lim)
+	plan, err := query.Layout(rq.Query, research.QueryLimits(lim, rq))
 	if err != nil {
 		return nil, nil, err
 	}

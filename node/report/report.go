@@ -5,6 +5,7 @@ import (
 
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/query"
+	"github.com/medchain/medchain/contracts/research"
 )
 
 // Report is a released query's result: every statistic in natural units,
@@ -109,9 +110,11 @@ var units = map[pb.Field]string{
 
 // Build makes the report of the released query rq from vals, its result
 // decrypted with the researcher's key (he.Params.Decrypt), laid out under
-// the alliance's limits lim (Limits). sigma, if not nil, describes the DP
+// the alliance's limits lim (Limits) with the query's own bound on persons
+// (research.QueryLimits). sigma, if not nil, describes the DP
 // noise of each figure. Build is pure.
 func Build(rq *pb.ResearchQuery, lim query.Limits, vals []int64, sigma NoiseSigma) (*Report, error) {
+	lim = research.QueryLimits(lim, rq)
 	plan, err := query.Layout(rq.GetQuery(), lim)
 	if err != nil {
 		return nil, fmt.Errorf("query %d: %w", rq.GetId(), err)

@@ -19,6 +19,7 @@ import (
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/query"
+	"github.com/medchain/medchain/contracts/research"
 	"github.com/medchain/medchain/he"
 	"github.com/medchain/medchain/node/cohort"
 	"github.com/medchain/medchain/node/dp"
@@ -75,6 +76,7 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 	if err != nil {
 		return nil, err
 	}
+	lim = research.QueryLimits(lim, q)
 	plan, err := query.Layout(q.Query, lim)
 	if err != nil {
 		return nil, err
