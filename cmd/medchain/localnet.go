@@ -76,7 +76,7 @@ func newDemoCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer cancel()
 			start := time.Now()
-			err = localnet.RunDemo(ctx, localnet.DemoOptions{Bin: bin, Dir: filepath.Join(tmp, "alliance"), Validators: n, Out: cmd.OutOrStdout()})
+			err = localnet.RunDemo(ctx, localnet.DemoOptions{Bin: bin, Dir: filepath.Join(tmp, "alliance"), Validators: n, Out: cmd.OutOrStdout(), Auditor: demoAuditor})
 			if err != nil {
 				if !keep {
 					fmt.Fprintf(cmd.ErrOrStderr(), "(re-run with --keep to inspect the homes and logs)\n")

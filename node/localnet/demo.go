@@ -18,6 +18,7 @@ import (
 
 	"github.com/medchain/medchain/abci/tx"
 	"github.com/medchain/medchain/contracts/accounts"
+	"github.com/medchain/medchain/contracts/governance"
 	"github.com/medchain/medchain/contracts/hekeys"
 	"github.com/medchain/medchain/contracts/memo"
 	"github.com/medchain/medchain/contracts/pb"
@@ -33,6 +34,28 @@ type DemoOptions struct {
 	Dir        string // empty folder for the homes
 	Validators int    // at least 4, so one can be killed
 	Out        io.Writer
+	// Auditor, if set, runs last, on the stopped alliance: an auditor's
+	// checks of hospital 0's home against what the demo did
+	// (cmd/medchain wires node/audit in; node/audit's tests use this
+	// package, so it cannot be imported here). say prints a line of the
+	// demo.
+	Auditor func(ctx context.Context, home string, did DemoRecord, say func(string, ...any)) error
+}
+
+// DemoRecord is what the demo did that an auditor's report of the chain
+// must list, no more and no less.
+type DemoRecord struct {
+	Accesses   int // access entries: reads under a grant and emergency reads
+	UnderGrant int
+	Emergency  int
+	// ClosedReviews: break-glass reads the custodian reviewed.
+	ClosedReviews int
+	// Denied: txs the contracts denied in blocks (code 16).
+	Denied int
+	// Queries: research queries on chain (released and refused).
+	Queries int
+	// Proposals carried out by vote.
+	Proposals int
 }
 
 // RunDemo tells the story on a real localnet: a 4-hospital alliance
@@ -170,12 +193,22 @@ func RunDemo(ctx context.Context, o DemoOptions) (err error) {
 		return fmt.Errorf("import: %w", err)
 	}
 	say("-- encrypted research across the hospitals, under the alliance's privacy rules")
-	if _, err := ResearchStory(ctx, c, ResearchOptions{CohortDir: cohort, Say: indent}); err != nil {
+	rr, err := ResearchStory(ctx, c, ResearchOptions{CohortDir: cohort, Say: indent})
+	if err != nil {
 		return fmt.Errorf("research: %w", err)
 	}
 	say("-- record sharing: patients, encrypted records, grants, consultation, break-glass, revocation, erasure")
-	if _, err := RecordStory(ctx, c, StoryOptions{Bin: o.Bin, CohortDir: cohort, Say: indent}); err != nil {
+	sr, err := RecordStory(ctx, c, StoryOptions{Bin: o.Bin, CohortDir: cohort, Say: indent})
+	if err != nil {
 		return fmt.Errorf("record sharing: %w", err)
+	}
+	say("-- governance: the members vote to register an auditor")
+	if err := registerAuditor(ctx, cl, ops, indent); err != nil {
+		return fmt.Errorf("governance: %w", err)
+	}
+	did := DemoRecord{
+		Accesses: len(sr.Accesses), UnderGrant: len(sr.Accesses) - 1, Emergency: 1, ClosedReviews: 1,
+		Denied: len(sr.Refusals) + rr.Denied, Queries: len(rr.Released) + 1, Proposals: 1,
 	}
 
 	// Fault: kill -9 one validator; 3 of 4 keep committing.
@@ -212,7 +245,54 @@ func RunDemo(ctx context.Context, o DemoOptions) (err error) {
 		return fmt.Errorf("clean shutdown: %w", err)
 	}
 	say("stopped every validator cleanly (SIGTERM)")
+	if o.Auditor != nil {
+		say("-- an auditor checks the chain from a copy of Hospital 0's home")
+		if err := o.Auditor(ctx, m.Nodes[0].Home, did, say); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
 	say("== demo finished: all checks passed")
+	return nil
+}
+
+// registerAuditor has hospital 0's operator propose an auditor account
+// and hospitals 1 and 2 vote yes: 3 of 4 members is more than two thirds,
+// so the third vote carries it out in its block.
+func registerAuditor(ctx context.Context, cl []*client.Client, ops []ed25519.PrivateKey, say func(string, ...any)) error {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	r, err := cl[0].Send(ctx, ops[0], governance.TypePropose, &pb.Propose{Action: &pb.Propose_RegisterAccount{RegisterAccount: &pb.RegisterAllianceAccount{
+		Role: pb.Role_ROLE_AUDITOR, Pubkey: pub, Label: "external auditor"}}}, 30*time.Second)
+	if err := okResult(r, err); err != nil {
+		return fmt.Errorf("propose: %w", err)
+	}
+	var id uint64
+	for _, e := range r.Events {
+		if e.Type == governance.EventProposed {
+			id, _ = strconv.ParseUint(e.Attrs["id"], 10, 64)
+		}
+	}
+	if id == 0 {
+		return errors.New("no gov.proposed event names the proposal")
+	}
+	say("height %d: Hospital 0 proposed registering an auditor (proposal %d); its proposal counts as its yes", r.Height, id)
+	for i := 1; i <= 2; i++ {
+		r, err := cl[i].Send(ctx, ops[i], governance.TypeVote, &pb.Vote{Proposal: id, Yes: true}, 30*time.Second)
+		if err := okResult(r, err); err != nil {
+			return fmt.Errorf("vote of hospital %d: %w", i, err)
+		}
+		say("height %d: Hospital %d voted yes", r.Height, i)
+	}
+	var p pb.Proposal
+	if err := queryInto(ctx, cl[0], fmt.Sprintf("/gov/proposal/%d", id), &p); err != nil {
+		return err
+	}
+	if p.Status != pb.Proposal_STATUS_EXECUTED {
+		return fmt.Errorf("proposal %d is %s after 3 of 4 yes votes, want executed", id, p.Status)
+	}
+	say("proposal %d passed with 3 of 4 members (more than two thirds) and was carried out: the auditor %s is registered", id, pb.AddressOf(pub))
 	return nil
 }
 

@@ -48,6 +48,9 @@ type ResearchResult struct {
 	// the figures.
 	MaxDeviation float64
 	Latency      []time.Duration // submit → released, per released query
+	// Denied counts the txs the contract denied in a block (code 16): the
+	// query over the budget left, with DP on.
+	Denied int
 }
 
 // The story's questions, answered over the cohort of truth.json.
@@ -189,6 +192,7 @@ func ResearchStory(ctx context.Context, c *Cluster, o ResearchOptions) (*Researc
 			return nil, fmt.Errorf("a query over the budget left: want a refusal, got %v", err)
 		}
 		say("a query asking ρ = %s with %s left of %s is refused: %s", report.FormatMicro(left+1), report.FormatMicro(left), report.FormatMicro(b.GrantedMicro), ce.Log)
+		res.Denied++
 	}
 	return res, nil
 }
