@@ -19,9 +19,11 @@ import (
 	"github.com/cometbft/cometbft/proxy"
 	sm "github.com/cometbft/cometbft/state"
 	"github.com/cometbft/cometbft/types"
+	ics23 "github.com/cosmos/ics23/go"
 
 	"github.com/medchain/medchain/abci"
 	"github.com/medchain/medchain/abci/store"
+	"github.com/medchain/medchain/contracts"
 )
 
 // Options configure Replay.
@@ -42,6 +44,10 @@ type Options struct {
 	TempDir string
 	// Prefetch is how many blocks are read ahead of execution; 0 = 64.
 	Prefetch int
+	// Observer, if set, sees every replayed block's txs and FinalizeBlock
+	// answer, and the replayed state once every height passed (the audit
+	// report is built this way). nil: nothing is observed.
+	Observer Observer
 
 	// afterFinalize, when a test sets it, runs between a block's
 	// FinalizeBlock and its Commit, on the replay's own state store: the
@@ -53,6 +59,48 @@ type Options struct {
 	// stateDir, when a test sets it, is where the replay's state is built
 	// and left (instead of a temporary folder).
 	stateDir string
+}
+
+// Observer sees what a replay executes, from the replay's goroutine.
+type Observer interface {
+	// Block is called after FinalizeBlock of block height with the block's
+	// txs and the app's answer (tx results, events). The answer is checked
+	// against the next header only afterwards: if Replay then returns a
+	// failure, what the observer gathered must be discarded.
+	Block(height int64, txs [][]byte, res *abcitypes.ResponseFinalizeBlock)
+	// Final is called once, when every height passed, with the replayed
+	// state; its error is Replay's.
+	Final(st *FinalState) error
+}
+
+// FinalState is the replay's own state after its last height, which no
+// node computed: a read-only contracts.Reader over it, proofs of its keys,
+// and the validator set the replay derived for the next height (from
+// genesis and the app's updates). It is valid only during Observer.Final.
+type FinalState struct {
+	Height     int64
+	Validators *types.ValidatorSet
+	st         *store.Store
+}
+
+var _ contracts.Reader = (*FinalState)(nil)
+
+// Get returns key's value at Height, nil if absent.
+func (f *FinalState) Get(key []byte) ([]byte, error) { return f.st.GetAt(f.Height, key) }
+
+// Iterator ranges over the state at Height.
+func (f *FinalState) Iterator(start, end []byte, ascending bool) (contracts.Iterator, error) {
+	it, err := f.st.IteratorAt(f.Height, start, end, ascending)
+	if err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+// Prove returns key's value at Height with an ICS23 proof against the
+// app hash of Height (nil value: a proof of absence).
+func (f *FinalState) Prove(key []byte) ([]byte, *ics23.CommitmentProof, error) {
+	return f.st.ProveAt(f.Height, key)
 }
 
 // ReplayReport is what a replay found.
@@ -158,6 +206,9 @@ func Replay(ctx context.Context, src Source, o Options) (*ReplayReport, error) {
 	rep := &ReplayReport{ChainID: doc.ChainID, From: initial, To: to}
 	start := time.Now()
 	err = r.run(ctx, src, rep, last)
+	if err == nil && o.Observer != nil {
+		err = o.Observer.Final(&FinalState{Height: r.state.LastBlockHeight, Validators: r.state.Validators.Copy(), st: r.st})
+	}
 	rep.Elapsed = time.Since(start)
 	if s := rep.Elapsed.Seconds(); s > 0 {
 		rep.BlocksPerSecond = float64(rep.Heights) / s
@@ -200,8 +251,8 @@ func newReplayer(ctx context.Context, doc *types.GenesisDoc, o Options) (*replay
 	}
 	app := abci.New(doc.ChainID, r.st, nil)
 	var client abcitypes.Application = app
-	if o.afterFinalize != nil || o.beforeFinalize != nil {
-		client = &hookedApp{App: app, st: r.st, before: o.beforeFinalize, after: o.afterFinalize}
+	if o.afterFinalize != nil || o.beforeFinalize != nil || o.Observer != nil {
+		client = &hookedApp{App: app, st: r.st, before: o.beforeFinalize, after: o.afterFinalize, observer: o.Observer}
 	}
 	r.conns = proxy.NewAppConns(proxy.NewLocalClientCreator(client), proxy.NopMetrics())
 	r.conns.SetLogger(log.NewNopLogger())
@@ -490,6 +541,7 @@ type hookedApp struct {
 	*abci.App
 	st            *store.Store
 	before, after func(int64, *store.Store) error
+	observer      Observer
 	h             int64
 }
 
@@ -500,7 +552,11 @@ func (a *hookedApp) FinalizeBlock(ctx context.Context, req *abcitypes.RequestFin
 			return nil, err
 		}
 	}
-	return a.App.FinalizeBlock(ctx, req)
+	res, err := a.App.FinalizeBlock(ctx, req)
+	if err == nil && a.observer != nil {
+		a.observer.Block(req.Height, req.Txs, res)
+	}
+	return res, err
 }
 
 func (a *hookedApp) Commit(ctx context.Context, req *abcitypes.RequestCommit) (*abcitypes.ResponseCommit, error) {
