@@ -6,6 +6,7 @@ import (
 
 	"github.com/medchain/medchain/node/audit"
 	"github.com/medchain/medchain/node/localnet"
+	"github.com/medchain/medchain/node/report"
 )
 
 // demoAuditor is the demo's last act (localnet.DemoOptions.Auditor): with
@@ -26,8 +27,8 @@ func demoAuditor(ctx context.Context, home string, did localnet.DemoRecord, say 
 	say("medchain audit replay --home: re-executed heights %d to %d (%d txs) from genesis in a fresh state; every app hash matches the next header's, and the home's own state (%.0f blocks/s, %.0f tx/s)",
 		replay.From, replay.To, replay.Txs, replay.BlocksPerSecond, replay.TxsPerSecond)
 	s := rep.Summary
-	say("medchain audit report: %d accesses (%d under a grant, %d emergency), %d denied attempts, %d break-glass reviews closed and %d open, %d research queries (ρ %s spent), %d governance proposal(s) carried out",
-		s.Accesses, s.UnderGrant, s.Emergency, s.Denied, s.ClosedReviews, s.OpenReviews, s.Queries, microText(s.BudgetRhoMicro), s.ProposalsPassed)
+	say("medchain audit report: %d accesses (%d under a grant, %d emergency), %d denied attempts, break-glass reviews: %d closed, %d open, %d research queries (ρ %s spent), %d governance proposals carried out",
+		s.Accesses, s.UnderGrant, s.Emergency, s.Denied, s.ClosedReviews, s.OpenReviews, s.Queries, report.FormatMicro(uint64(max(s.BudgetRhoMicro, 0))), s.ProposalsPassed)
 	for _, c := range []struct {
 		what      string
 		got, want int
@@ -48,6 +49,3 @@ func demoAuditor(ctx context.Context, home string, did localnet.DemoRecord, say 
 	say("the report lists exactly what the demo did, from the chain alone")
 	return nil
 }
-
-// microText formats millionths as a decimal.
-func microText(v int64) string { return fmt.Sprintf("%d.%06d", v/1_000_000, v%1_000_000) }
