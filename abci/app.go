@@ -3,7 +3,9 @@ package abci
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -461,22 +463,110 @@ func (a *App) VerifyVoteExtension(context.Context, *abcitypes.RequestVerifyVoteE
 	return &abcitypes.ResponseVerifyVoteExtension{Status: abcitypes.ResponseVerifyVoteExtension_ACCEPT}, nil
 }
 
-// ListSnapshots: state sync is not offered yet; nodes catch up by replaying blocks.
+// ListSnapshots is called when a peer asks this node which snapshots it
+// serves (state sync discovery). It lists those the store keeps, newest
+// first; a listing error serves none rather than failing the peer.
 func (a *App) ListSnapshots(context.Context, *abcitypes.RequestListSnapshots) (*abcitypes.ResponseListSnapshots, error) {
-	return &abcitypes.ResponseListSnapshots{}, nil
+	snaps, err := a.store.Snapshots()
+	if err != nil {
+		a.logger.Error("list snapshots", "err", err)
+		return &abcitypes.ResponseListSnapshots{}, nil
+	}
+	out := make([]*abcitypes.Snapshot, 0, len(snaps))
+	for _, s := range snaps {
+		out = append(out, &abcitypes.Snapshot{Height: uint64(s.Height), Format: s.Format, Chunks: s.Chunks, Hash: s.Hash, Metadata: s.Metadata})
+	}
+	return &abcitypes.ResponseListSnapshots{Snapshots: out}, nil
 }
 
-// OfferSnapshot rejects every snapshot (state sync is not offered yet).
-func (a *App) OfferSnapshot(context.Context, *abcitypes.RequestOfferSnapshot) (*abcitypes.ResponseOfferSnapshot, error) {
-	return &abcitypes.ResponseOfferSnapshot{Result: abcitypes.ResponseOfferSnapshot_REJECT}, nil
+// OfferSnapshot is called on a node that state-syncs (empty, started with
+// [statesync] enable) for the snapshot CometBFT chose, with the app hash
+// its light client verified for that height. It accepts a snapshot of our
+// format whose metadata is consistent and claims that app hash; it refuses
+// another format (REJECT_FORMAT: CometBFT tries other formats), a bad or
+// mismatching snapshot (REJECT: CometBFT tries another snapshot), and
+// aborts state sync if this node already holds state or its store fails.
+func (a *App) OfferSnapshot(_ context.Context, req *abcitypes.RequestOfferSnapshot) (*abcitypes.ResponseOfferSnapshot, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	reply := func(r abcitypes.ResponseOfferSnapshot_Result) (*abcitypes.ResponseOfferSnapshot, error) {
+		return &abcitypes.ResponseOfferSnapshot{Result: r}, nil
+	}
+	sn := req.Snapshot
+	if sn == nil || sn.Height == 0 || sn.Height > math.MaxInt64 {
+		return reply(abcitypes.ResponseOfferSnapshot_REJECT)
+	}
+	err := a.store.BeginRestore(store.Snapshot{Height: int64(sn.Height), Format: sn.Format, Chunks: sn.Chunks,
+		Hash: sn.Hash, Metadata: sn.Metadata}, req.AppHash)
+	switch {
+	case err == nil:
+		a.logger.Info("snapshot accepted", "height", sn.Height, "chunks", sn.Chunks, "hash", fmt.Sprintf("%X", sn.Hash))
+		return reply(abcitypes.ResponseOfferSnapshot_ACCEPT)
+	case errors.Is(err, store.ErrSnapshotFormat):
+		a.logger.Info("snapshot refused", "height", sn.Height, "err", err)
+		return reply(abcitypes.ResponseOfferSnapshot_REJECT_FORMAT)
+	case errors.Is(err, store.ErrSnapshotInvalid), errors.Is(err, store.ErrSnapshotMismatch):
+		a.logger.Info("snapshot refused", "height", sn.Height, "err", err)
+		return reply(abcitypes.ResponseOfferSnapshot_REJECT)
+	default:
+		a.logger.Error("state sync aborted", "height", sn.Height, "err", err)
+		return reply(abcitypes.ResponseOfferSnapshot_ABORT)
+	}
 }
 
-// LoadSnapshotChunk has no snapshots to serve.
-func (a *App) LoadSnapshotChunk(context.Context, *abcitypes.RequestLoadSnapshotChunk) (*abcitypes.ResponseLoadSnapshotChunk, error) {
-	return &abcitypes.ResponseLoadSnapshotChunk{}, nil
+// LoadSnapshotChunk is called when a state-syncing peer asks this node for
+// a chunk of a snapshot it listed. A chunk it no longer has (pruned) or
+// that is corrupt on disk is answered empty, which the peer reads as
+// missing and asks another peer for.
+func (a *App) LoadSnapshotChunk(_ context.Context, req *abcitypes.RequestLoadSnapshotChunk) (*abcitypes.ResponseLoadSnapshotChunk, error) {
+	if req.Height == 0 || req.Height > math.MaxInt64 {
+		return &abcitypes.ResponseLoadSnapshotChunk{}, nil
+	}
+	chunk, err := a.store.SnapshotChunk(int64(req.Height), req.Format, req.Chunk)
+	if err != nil {
+		if !errors.Is(err, store.ErrSnapshotNotFound) {
+			a.logger.Error("load snapshot chunk", "height", req.Height, "chunk", req.Chunk, "err", err)
+		}
+		return &abcitypes.ResponseLoadSnapshotChunk{}, nil
+	}
+	return &abcitypes.ResponseLoadSnapshotChunk{Chunk: chunk}, nil
 }
 
-// ApplySnapshotChunk aborts: no snapshot is ever accepted.
-func (a *App) ApplySnapshotChunk(context.Context, *abcitypes.RequestApplySnapshotChunk) (*abcitypes.ResponseApplySnapshotChunk, error) {
-	return &abcitypes.ResponseApplySnapshotChunk{Result: abcitypes.ResponseApplySnapshotChunk_ABORT}, nil
+// ApplySnapshotChunk is called, in chunk order, for each chunk of the
+// snapshot OfferSnapshot accepted. A chunk whose hash is not in the
+// metadata is refetched from another peer and its sender rejected
+// (RETRY); a snapshot whose content is malformed or does not add up to
+// the verified app hash is refused (REJECT_SNAPSHOT, the store is empty
+// again); a chunk out of order restarts the snapshot (RETRY_SNAPSHOT).
+// After the last chunk Info reports the snapshot's height and app hash,
+// and blocks from the next height on execute as usual.
+func (a *App) ApplySnapshotChunk(_ context.Context, req *abcitypes.RequestApplySnapshotChunk) (*abcitypes.ResponseApplySnapshotChunk, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	reply := func(r abcitypes.ResponseApplySnapshotChunk_Result) (*abcitypes.ResponseApplySnapshotChunk, error) {
+		return &abcitypes.ResponseApplySnapshotChunk{Result: r}, nil
+	}
+	done, err := a.store.RestoreChunk(req.Index, req.Chunk)
+	switch {
+	case err == nil:
+		if done {
+			h, hash := a.store.LastCommit()
+			clear(a.checkNonces)
+			a.logger.Info("snapshot restored", "height", h, "app_hash", fmt.Sprintf("%X", hash))
+		}
+		return reply(abcitypes.ResponseApplySnapshotChunk_ACCEPT)
+	case errors.Is(err, store.ErrChunkHash):
+		a.logger.Info("snapshot chunk refused; fetching it again", "chunk", req.Index, "sender", req.Sender, "err", err)
+		return &abcitypes.ResponseApplySnapshotChunk{Result: abcitypes.ResponseApplySnapshotChunk_RETRY,
+			RefetchChunks: []uint32{req.Index}, RejectSenders: []string{req.Sender}}, nil
+	case errors.Is(err, store.ErrSnapshotInvalid), errors.Is(err, store.ErrSnapshotMismatch):
+		a.logger.Error("snapshot refused", "chunk", req.Index, "err", err)
+		return reply(abcitypes.ResponseApplySnapshotChunk_REJECT_SNAPSHOT)
+	case errors.Is(err, store.ErrChunkOrder):
+		a.logger.Info("snapshot chunk out of order; restarting the snapshot", "chunk", req.Index, "err", err)
+		return reply(abcitypes.ResponseApplySnapshotChunk_RETRY_SNAPSHOT)
+	default:
+		a.logger.Error("state sync aborted", "chunk", req.Index, "err", err)
+		return reply(abcitypes.ResponseApplySnapshotChunk_ABORT)
+	}
 }

@@ -37,7 +37,23 @@ type StateConfig struct {
 	KeepRecent int64 `mapstructure:"keep_recent"`
 	// CacheSize is the IAVL node cache, in nodes.
 	CacheSize int `mapstructure:"cache_size"`
+	// SnapshotInterval takes a state-sync snapshot every that many
+	// heights, in the background; 0 takes none (the node can still
+	// restore one to join by state sync).
+	SnapshotInterval int64 `mapstructure:"snapshot_interval"`
+	// SnapshotKeepRecent is how many snapshots to keep (at least 1).
+	SnapshotKeepRecent int `mapstructure:"snapshot_keep_recent"`
 }
+
+// Default snapshot settings: about every 17 minutes at one-second blocks,
+// the two newest kept.
+const (
+	DefaultSnapshotInterval   = 1000
+	DefaultSnapshotKeepRecent = 2
+)
+
+// SnapshotDir is where a home keeps its state-sync snapshots.
+func SnapshotDir(home string) string { return filepath.Join(home, "data", "snapshots") }
 
 // GatewayConfig configures the hospital's HTTPS gateway (node/gateway),
 // where doctors fetch the ciphertexts of records this hospital keeps.
@@ -65,7 +81,8 @@ const DefaultGatewayListen = "127.0.0.1:26680"
 // DefaultAppConfig is what `medchain init` writes.
 func DefaultAppConfig() AppConfig {
 	return AppConfig{
-		State: StateConfig{KeepRecent: 0, CacheSize: 100_000},
+		State: StateConfig{KeepRecent: 0, CacheSize: 100_000,
+			SnapshotInterval: DefaultSnapshotInterval, SnapshotKeepRecent: DefaultSnapshotKeepRecent},
 		Gateway: GatewayConfig{
 			Enable: true, Listen: DefaultGatewayListen, CertHosts: []string{"127.0.0.1", "localhost"},
 		},
@@ -134,6 +151,12 @@ func (c AppConfig) Validate() error {
 	if c.State.CacheSize < 0 {
 		return fmt.Errorf("state.cache_size = %d: must not be negative", c.State.CacheSize)
 	}
+	if c.State.SnapshotInterval < 0 {
+		return fmt.Errorf("state.snapshot_interval = %d: must be 0 (no snapshots) or a positive number of heights", c.State.SnapshotInterval)
+	}
+	if c.State.SnapshotKeepRecent < 1 {
+		return fmt.Errorf("state.snapshot_keep_recent = %d: keep at least 1 snapshot (set state.snapshot_interval = 0 to take none)", c.State.SnapshotKeepRecent)
+	}
 	return c.Gateway.Validate()
 }
 
@@ -151,6 +174,15 @@ keep_recent = {{ .State.KeepRecent }}
 # IAVL node cache size, in nodes (about 100 bytes each, plus values).
 # Env: MEDCHAIN_STATE_CACHE_SIZE
 cache_size = {{ .State.CacheSize }}
+
+# State-sync snapshots: every snapshot_interval heights the node writes the
+# committed state to data/snapshots/<height>/ in the background and serves
+# it to new members joining by state sync (CometBFT's [statesync] section
+# in config.toml, see docs/OPERATIONS.md). 0 takes none; a node can still
+# join by state sync. snapshot_keep_recent is how many are kept (>= 1).
+# Env: MEDCHAIN_STATE_SNAPSHOT_INTERVAL, MEDCHAIN_STATE_SNAPSHOT_KEEP_RECENT
+snapshot_interval = {{ .State.SnapshotInterval }}
+snapshot_keep_recent = {{ .State.SnapshotKeepRecent }}
 
 [gateway]
 # The HTTPS gateway (TLS 1.3) where doctors fetch the encrypted records this
@@ -218,6 +250,7 @@ var cometFlags = []struct{ key, usage string }{
 // appFlags are the app.toml settings `medchain start` takes as flags.
 var appFlags = []struct{ key, usage string }{
 	{"state.keep_recent", "state versions to keep (0 = archive)"},
+	{"state.snapshot_interval", "take a state-sync snapshot every N heights (0 = none)"},
 	{"gateway.listen", "gateway HTTPS listen address, host:port"},
 }
 
@@ -313,6 +346,8 @@ func loadApp(home string, fs *pflag.FlagSet) (AppConfig, error) {
 	def := DefaultAppConfig()
 	v.SetDefault("state.keep_recent", def.State.KeepRecent)
 	v.SetDefault("state.cache_size", def.State.CacheSize)
+	v.SetDefault("state.snapshot_interval", def.State.SnapshotInterval)
+	v.SetDefault("state.snapshot_keep_recent", def.State.SnapshotKeepRecent)
 	v.SetDefault("gateway.enable", def.Gateway.Enable)
 	v.SetDefault("gateway.listen", def.Gateway.Listen)
 	v.SetDefault("gateway.public_url", def.Gateway.PublicURL)

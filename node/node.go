@@ -95,6 +95,8 @@ func New(conf *Config, logger log.Logger) (*Node, error) {
 		Dir: StateDir(c), KeepRecent: conf.App.State.KeepRecent, CacheSize: conf.App.State.CacheSize,
 		InitialHeight: doc.InitialHeight,
 		Logger:        storeLogger{logger.With("module", "state")},
+		Snapshots: store.SnapshotOptions{Dir: SnapshotDir(c.RootDir), Interval: conf.App.State.SnapshotInterval,
+			KeepRecent: conf.App.State.SnapshotKeepRecent},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("state store %s: %w", StateDir(c), err)

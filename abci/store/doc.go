@@ -14,4 +14,14 @@
 // (LoadVersionForOverwriting), an older one is corruption, and the loaded
 // root hash must equal the recorded one. Pruning runs only after the meta
 // write, so it never touches the version the meta record names.
+//
+// Snapshots serve CometBFT state sync. Every SnapshotOptions.Interval
+// heights Commit pins the new version against pruning and a background
+// goroutine exports it (iavl.Exporter) as chunk files under
+// <Dir>/<height>/, written in a temporary folder then renamed; the newest
+// KeepRecent are kept. The IAVL tree is all of the state: the meta record
+// is derived from it. A new node restores one (BeginRestore, RestoreChunk)
+// into its empty store with iavl.Importer, checking each chunk's SHA-256
+// against the metadata and the final root against the light-client
+// verified app hash. The format is documented in snapshot_format.go.
 package store

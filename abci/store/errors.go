@@ -40,4 +40,26 @@ var (
 	ErrInvalidProof = errors.New("store: invalid proof")
 	// ErrInvalidOptions: Open was given unusable Options.
 	ErrInvalidOptions = errors.New("store: invalid options")
+
+	// ErrSnapshotFormat: a snapshot is of a format this store does not read
+	// (CometBFT then asks peers for another format).
+	ErrSnapshotFormat = errors.New("store: unknown snapshot format")
+	// ErrSnapshotInvalid: a snapshot's metadata or node stream is malformed,
+	// or inconsistent with what CometBFT offered; refuse the snapshot.
+	ErrSnapshotInvalid = errors.New("store: invalid snapshot")
+	// ErrSnapshotMismatch: a snapshot's root hash is not the app hash the
+	// light client verified for its height; refuse the snapshot.
+	ErrSnapshotMismatch = errors.New("store: snapshot does not match the chain's app hash")
+	// ErrChunkHash: a chunk's SHA-256 is not the one in the snapshot's
+	// metadata; fetch it again, from another peer. Nothing was applied.
+	ErrChunkHash = errors.New("store: snapshot chunk hash mismatch")
+	// ErrChunkOrder: a chunk came out of order; restart the restore.
+	ErrChunkOrder = errors.New("store: snapshot chunk out of order")
+	// ErrNoRestore: a chunk came with no restore begun.
+	ErrNoRestore = errors.New("store: no snapshot restore in progress")
+	// ErrNotEmpty: a restore needs an empty store (a node that has not
+	// committed any block).
+	ErrNotEmpty = errors.New("store: state is not empty; a snapshot restores only into a fresh node")
+	// ErrSnapshotNotFound: no such snapshot or chunk is kept here.
+	ErrSnapshotNotFound = errors.New("store: snapshot not found")
 )

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ type Options struct {
 	// (CometBFT's genesis initial_height); 0 or 1 mean 1. Ignored once the
 	// store holds a commit.
 	InitialHeight int64
+	// Snapshots configure the state-sync snapshots the store takes and
+	// serves; the zero value takes none (restoring needs no options).
+	Snapshots SnapshotOptions
 }
 
 // Store is the state: a working IAVL tree changed by FinalizeBlock and
@@ -91,6 +95,18 @@ type Store struct {
 
 	gcStop chan struct{}
 	gcDone chan struct{}
+
+	// base is the height a restored store started at (0 otherwise): no
+	// height below it was ever here. Changed under mu.
+	base int64
+	// restoring is the snapshot restore in progress, if any; it belongs
+	// to the serialised caller.
+	restoring *restore
+	// snapRunning is set while a background snapshot is written;
+	// snapStop (closed by Close) stops it; snapWG waits for it.
+	snapRunning atomic.Bool
+	snapStop    chan struct{}
+	snapWG      sync.WaitGroup
 }
 
 // emptyHash is IAVL's root hash of an empty tree.
@@ -119,6 +135,11 @@ func (o Options) normalise() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = nopLogger{}
 	}
+	snaps, err := o.Snapshots.normalise()
+	if err != nil {
+		return o, err
+	}
+	o.Snapshots = snaps
 	return o, nil
 }
 
@@ -138,6 +159,9 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	if err := removeTempSnapshots(opts.Snapshots.Dir); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
 	s, err := open(opts, db)
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
@@ -145,31 +169,40 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// treeOptions are the working tree's IAVL options; fresh is true for a
+// store with no commit yet, whose first version is InitialHeight.
+func (s *Store) treeOptions(fresh bool) []iavl.Option {
+	o := []iavl.Option{iavl.SyncOption(true), iavl.FlushThresholdOption(iavlFlushThreshold)}
+	if fresh && s.opts.InitialHeight > 1 {
+		o = append(o, iavl.InitialVersionOption(uint64(s.opts.InitialHeight)))
+	}
+	return o
+}
+
 func open(opts Options, db *badgerDB) (*Store, error) {
 	meta, found, err := readMeta(db)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	treeOpts := []iavl.Option{iavl.SyncOption(true), iavl.FlushThresholdOption(iavlFlushThreshold)}
-	if !found && opts.InitialHeight > 1 {
-		treeOpts = append(treeOpts, iavl.InitialVersionOption(uint64(opts.InitialHeight)))
+	s := &Store{
+		opts:     opts,
+		log:      opts.Logger,
+		db:       db,
+		readers:  map[int64]int{},
+		gcStop:   make(chan struct{}),
+		gcDone:   make(chan struct{}),
+		snapStop: make(chan struct{}),
+	}
+	if err := s.recoverRestore(found); err != nil {
+		return nil, err
 	}
 	// skipFastStorageUpgrade=true: IAVL's fast index answers reads of the
 	// latest version from keys rewritten in place during SaveVersion, which
 	// would let a concurrent query see a half-saved block. Without it every
 	// read walks the immutable, versioned tree.
-	tree := iavl.NewMutableTree(db, opts.CacheSize, true, iavlLogger{opts.Logger}, treeOpts...)
-	s := &Store{
-		opts:    opts,
-		log:     opts.Logger,
-		db:      db,
-		tree:    tree,
-		readers: map[int64]int{},
-		gcStop:  make(chan struct{}),
-		gcDone:  make(chan struct{}),
-	}
+	s.tree = iavl.NewMutableTree(db, opts.CacheSize, true, iavlLogger{opts.Logger}, s.treeOptions(!found)...)
 	if err := s.recover(meta, found); err != nil {
-		return nil, errors.Join(err, tree.Close())
+		return nil, errors.Join(err, s.tree.Close())
 	}
 	// Created after recovery, so its cache never holds a discarded version.
 	s.reader = iavl.NewMutableTree(db, opts.CacheSize, true, iavlLogger{opts.Logger})
@@ -231,10 +264,40 @@ func (s *Store) recover(meta commitMeta, found bool) error {
 	return nil
 }
 
+// recoverRestore reads the base of a restored store, and empties a store
+// a crash left half-way through a restore (CometBFT then state-syncs
+// again).
+func (s *Store) recoverRestore(committed bool) error {
+	bz, err := s.db.Get(baseKey)
+	if err != nil {
+		return fmt.Errorf("store: read base: %w", err)
+	}
+	if bz != nil {
+		if len(bz) != 8 || int64(binary.BigEndian.Uint64(bz)) <= 0 {
+			return fmt.Errorf("%w: base record of %d bytes", ErrCorrupt, len(bz))
+		}
+		s.base = int64(binary.BigEndian.Uint64(bz))
+	}
+	marked, err := s.db.Has(restoringKey)
+	if err != nil {
+		return fmt.Errorf("store: read restore mark: %w", err)
+	}
+	switch {
+	case marked && committed:
+		return fmt.Errorf("%w: a restore mark next to a commit", ErrCorrupt)
+	case marked:
+		s.log.Info("store: discarding a snapshot restore a crash interrupted")
+		if err := s.db.db.DropAll(); err != nil {
+			return fmt.Errorf("store: discard an interrupted restore: %w", err)
+		}
+	}
+	return nil
+}
+
 // findEarliest binary-searches the oldest version still on disk; versions
-// on disk are contiguous up to lastHeight.
+// on disk are contiguous from the base (or 1) up to lastHeight.
 func (s *Store) findEarliest() int64 {
-	lo, hi := int64(1), s.lastHeight
+	lo, hi := max(s.base, 1), s.lastHeight
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		if s.tree.VersionExists(mid) {
@@ -414,6 +477,7 @@ func (s *Store) Commit(height int64) ([]byte, error) {
 		s.earliest = height
 	}
 	s.prune(height)
+	s.maybeSnapshot(height)
 	s.mu.Unlock()
 	return bytes.Clone(hash), nil
 }
@@ -480,6 +544,11 @@ func (s *Store) Close() error {
 	}
 	close(s.gcStop)
 	<-s.gcDone
+	close(s.snapStop)
+	s.snapWG.Wait()
+	if s.restoring != nil && s.restoring.importer != nil {
+		s.restoring.importer.Close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(s.tree.Close(), s.reader.Close(), s.db.Close())
