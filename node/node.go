@@ -452,7 +452,9 @@ func (n *Node) startHEWorker(hw *heWorkerSetup) {
 		ChainID: hw.chainID, Params: hw.params, Operator: hw.operator, Seal: hw.seal,
 		Secrets: hw.secrets, Chain: chainrpc.Chain{C: lc}, Logger: logger, Wake: wake,
 	}
-	if hw.research && hw.hospital != "" && n.vault != nil {
+	if hw.research && n.vault != nil {
+		// hw.hospital is empty for a hospital admitted by vote (not in
+		// genesis): the contributor then finds it by member index.
 		contrib, err := researchwork.New(researchwork.Config{
 			Chain: chainrpc.Chain{C: lc}, Params: hw.params, Hospital: hw.hospital, Vault: n.vault,
 			SealPriv: [32]byte(hw.seal.Seed()), Logger: n.logger.With("module", "research"),

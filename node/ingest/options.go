@@ -27,7 +27,13 @@ var DefaultIdentity = []string{fhir.FieldNationalID, fhir.FieldInsurance, fhir.F
 
 // Defaults of Options.
 const (
-	DefaultBatchSize     = 500
+	DefaultBatchSize = 500
+	// MaxStepsInFlight bounds the enrolments and registrations sent before
+	// the push phase waits for their commit (≈ 7 MB of record.import txs):
+	// a mempool of hundreds of big txs slows every block's recheck, and a
+	// broadcast waiting behind it past the RPC server's write timeout is
+	// cut off.
+	MaxStepsInFlight     = 20000
 	DefaultCommitTimeout = 2 * time.Minute
 	MaxBatchSize         = 4000 // below CometBFT's default mempool size (5000)
 	// DefaultStepsPerTx: enrolments and registrations per record.import tx

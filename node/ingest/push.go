@@ -238,7 +238,7 @@ func (p *pusher) run(ctx context.Context) error {
 				return err
 			}
 			batch = append(batch, txs...)
-			if len(batch) >= p.o.BatchSize*p.o.StepsPerTx {
+			if len(batch) >= min(p.o.BatchSize*p.o.StepsPerTx, max(MaxStepsInFlight, p.o.BatchSize)) {
 				if err := p.send(ctx, batch); err != nil {
 					return err
 				}
@@ -451,7 +451,15 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 		}
 		b, err := p.chain.Broadcast(ctx, raw)
 		if err != nil {
-			return fmt.Errorf("ingest: %w (run the push phase again to resume)", err)
+			if len(sent) == 0 || ctx.Err() != nil {
+				return fmt.Errorf("ingest: %w (run the push phase again to resume)", err)
+			}
+			// The node took some of the batch and then dropped the
+			// connection (a busy node past its RPC write timeout): see
+			// what committed, then plan the rest again.
+			p.problem = "the node dropped a broadcast: " + err.Error()
+			p.o.Logger.Info("ingest: a broadcast failed mid-batch; waiting for what was sent, then resuming", "sent", len(sent), "err", err)
+			break
 		}
 		if b.Code == codeNonceReplayed || b.Code == codeNonceSkipped {
 			p.problem = "the operator's nonce is in use: " + b.Log

@@ -70,15 +70,23 @@ func ImportCohort(ctx context.Context, c *Cluster, o ImportOptions) error {
 		}
 	}
 	for i, n := range m.Nodes {
-		src := filepath.Join(o.Dir, fmt.Sprintf("hospital%d", i))
-		cmd := exec.CommandContext(ctx, o.Bin, "ingest", "--home", n.Home, "--fhir", src, "--phased",
-			"--keyring-backend", keyring.BackendTest, "--node", n.RPC, "-o", "json")
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("hospital %d: medchain ingest: %v\n%s", i, err, tail(errOut.Bytes(), 2000))
+		if err := ImportHospital(ctx, o.Bin, n, filepath.Join(o.Dir, fmt.Sprintf("hospital%d", i))); err != nil {
+			return err
 		}
 		o.Say("hospital %s imported its export with `medchain ingest --phased` (read phase, source closed, then push phase)", n.HospitalID)
+	}
+	return nil
+}
+
+// ImportHospital has node n's hospital import the FHIR export in src with
+// `medchain ingest --phased` through n's own RPC.
+func ImportHospital(ctx context.Context, bin string, n NodeInfo, src string) error {
+	cmd := exec.CommandContext(ctx, bin, "ingest", "--home", n.Home, "--fhir", src, "--phased", "--hospital", n.HospitalID,
+		"--keyring-backend", keyring.BackendTest, "--node", n.RPC, "-o", "json")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("hospital %s: medchain ingest: %v\n%s", n.HospitalID, err, tail(errOut.Bytes(), 2000))
 	}
 	return nil
 }

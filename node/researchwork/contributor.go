@@ -40,7 +40,10 @@ type Logger interface {
 type Config struct {
 	Chain    Chain
 	Params   *he.Params
-	Hospital string // this member's hospital id
+	// Hospital is this member's hospital id; empty, the hospital with the
+	// member index the worker passes (a hospital admitted by vote is not
+	// in genesis).
+	Hospital string
 	// Vault is the hospital's vault (node/gateway's lease in a node).
 	Vault    cohort.Vault
 	SealPriv [32]byte // the hospital's seal key: it opens the vault's data keys
@@ -58,8 +61,8 @@ type Contributor struct {
 
 // New returns a Contributor.
 func New(cfg Config) (*Contributor, error) {
-	if cfg.Chain == nil || cfg.Params == nil || cfg.Vault == nil || cfg.Hospital == "" || cfg.Logger == nil {
-		return nil, fmt.Errorf("researchwork: chain, HE parameters, vault, hospital and logger are required")
+	if cfg.Chain == nil || cfg.Params == nil || cfg.Vault == nil || cfg.Logger == nil {
+		return nil, fmt.Errorf("researchwork: chain, HE parameters, vault and logger are required")
 	}
 	return &Contributor{cfg: cfg}, nil
 }
@@ -96,7 +99,7 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 	if err != nil {
 		return nil, err
 	}
-	include, err := c.includer(ctx, q)
+	include, err := c.includer(ctx, q, me)
 	if err != nil {
 		return nil, err
 	}
@@ -176,9 +179,24 @@ func (c *Contributor) loadTable() (*cohort.Table, error) {
 // it: the chain lists the hospital's research subjects at the query's
 // height (consent opt-in then, and this hospital the person's contributor:
 // research.Subjects) in one list query.
-func (c *Contributor) includer(ctx context.Context, q *pb.ResearchQuery) (func(string) bool, error) {
+func (c *Contributor) includer(ctx context.Context, q *pb.ResearchQuery, me uint64) (func(string) bool, error) {
+	hospital := c.cfg.Hospital
+	if hospital == "" {
+		var hs pb.HospitalList
+		if err := c.get(ctx, "/hospitals", &hs); err != nil {
+			return nil, err
+		}
+		for _, h := range hs.Hospitals {
+			if h.MemberIndex == me {
+				hospital = h.Id
+			}
+		}
+		if hospital == "" {
+			return nil, fmt.Errorf("no hospital on chain has member index %d", me)
+		}
+	}
 	var s pb.ResearchSubjects
-	if err := c.get(ctx, fmt.Sprintf("/research/subjects/%s/%d", c.cfg.Hospital, q.Height), &s); err != nil {
+	if err := c.get(ctx, fmt.Sprintf("/research/subjects/%s/%d", hospital, q.Height), &s); err != nil {
 		return nil, err
 	}
 	in := make(map[string]bool, len(s.Pseudonyms))
