@@ -463,6 +463,7 @@ func (n *Node) startHEWorker(hw *heWorkerSetup) {
 			logger.Error("research contributor not started", "err", err)
 		} else {
 			cfg.Contributor = contrib
+			go contrib.Preload(ctx, 30*time.Second)
 		}
 	}
 	w, err := hework.New(cfg)

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -153,6 +154,27 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 	}
 	c.cfg.Logger.Info("research: evaluated a query on this hospital's vault", "query", q.Id, "patients", t.Len(), "slots", plan.Slots, "dp_off", q.DpOff)
 	return &pb.Contribute{Query: q.Id, Result: result, Count: countCT}, nil
+}
+
+// Preload keeps the hospital's table loaded until ctx ends: it loads it
+// now and then checks the vault every interval, reloading when entries
+// came or went (an import, an erasure). A query then finds the table warm
+// instead of paying the load — about 85 µs per vault entry, tens of
+// seconds for a large hospital — inside its contribution deadline. Errors
+// are logged and retried at the next interval.
+func (c *Contributor) Preload(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := c.loadTable(); err != nil && ctx.Err() == nil {
+			c.cfg.Logger.Info("research: the vault could not be loaded ahead of queries; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // loadTable returns the hospital's table, loading it again when the vault
