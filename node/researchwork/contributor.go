@@ -39,8 +39,8 @@ type Logger interface {
 
 // Config configures a Contributor.
 type Config struct {
-	Chain    Chain
-	Params   *he.Params
+	Chain  Chain
+	Params *he.Params
 	// Hospital is this member's hospital id; empty, the hospital with the
 	// member index the worker passes (a hospital admitted by vote is not
 	// in genesis).
