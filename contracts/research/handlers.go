@@ -147,7 +147,9 @@ func LimitsOf(p *he.Params, rp *pb.ResearchParams) query.Limits {
 // a later change of research.max_patients never moves a running query's
 // layout under the hospitals, the contract or the researcher.
 func QueryLimits(lim query.Limits, q *pb.ResearchQuery) query.Limits {
-	lim.MaxPatients = int64(q.GetMaxPatients())
+	if n := q.GetMaxPatients(); n != 0 { // every query the contract stores has it
+		lim.MaxPatients = int64(n)
+	}
 	return lim
 }
 
