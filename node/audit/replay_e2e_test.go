@@ -48,7 +48,7 @@ func TestReplayOfARealChain(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := startCluster(t, ctx)
+	c := startCluster(t, ctx, localnet.Options{ChainID: "medchain-audit"})
 	postMemos(t, ctx, c, 6)
 
 	t.Run("an honest chain replays over RPC while the node runs", func(t *testing.T) {
@@ -248,11 +248,13 @@ func TestReplayOfARealChain(t *testing.T) {
 	})
 }
 
-// startCluster starts a 4-validator localnet on free ports, stopped and
-// cleaned up when the test ends.
-func startCluster(t *testing.T, ctx context.Context) *localnet.Cluster {
+// startCluster starts a 4-validator localnet of o (its Dir and Validators
+// set here) on free ports, waits for its key ceremony, and stops and
+// cleans it up when the test ends.
+func startCluster(t *testing.T, ctx context.Context, o localnet.Options) *localnet.Cluster {
 	t.Helper()
-	m, err := localnet.Generate(localnet.Options{Dir: filepath.Join(t.TempDir(), "net"), Validators: 4, ChainID: "medchain-audit"})
+	o.Dir, o.Validators = filepath.Join(t.TempDir(), "net"), 4
+	m, err := localnet.Generate(o)
 	if err != nil {
 		t.Fatal(err)
 	}

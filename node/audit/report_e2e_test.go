@@ -49,7 +49,7 @@ func TestAuditReportAndVerifyOnARealChain(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c := startStoryCluster(t, ctx)
+	c := startCluster(t, ctx, localnet.Options{ChainID: "medchain-audit-report", Researcher: true})
 	bin := testenv.MedchainBinary(t)
 	var names []string
 	story, err := localnet.RecordStory(ctx, c, localnet.StoryOptions{
@@ -360,43 +360,6 @@ func TestAuditReportAndVerifyOnARealChain(t *testing.T) {
 			t.Fatalf("verify of a bad entry: exit %d:\n%s", code, out)
 		}
 	})
-}
-
-// startStoryCluster starts a 4-validator localnet with a researcher and
-// waits for its key ceremony.
-func startStoryCluster(t *testing.T, ctx context.Context) *localnet.Cluster {
-	t.Helper()
-	m, err := localnet.Generate(localnet.Options{Dir: filepath.Join(t.TempDir(), "net"), Validators: 4, ChainID: "medchain-audit-report", Researcher: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := localnet.NewCluster(testenv.MedchainBinary(t), m)
-	t.Cleanup(func() {
-		if err := c.StopAll(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		if t.Failed() {
-			for i := range m.Nodes {
-				raw, _ := os.ReadFile(c.LogPath(i))
-				if len(raw) > 3000 {
-					raw = raw[len(raw)-3000:]
-				}
-				t.Logf("---- node %d log tail ----\n%s", i, raw)
-			}
-		}
-	})
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	for i := range m.Nodes {
-		if _, err := c.WaitHeight(ctx, i, 2); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.WaitKeyCeremony(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // plantName gives hospital 0's first patient a distinctive family name
