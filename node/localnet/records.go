@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medchain/medchain/contracts/pb"
@@ -46,7 +47,11 @@ type ImportOptions struct {
 	Seed     int64
 	// Prepare, if set, runs on the written cohort before the import.
 	Prepare func(cohortDir string) error
-	Say     func(format string, a ...any)
+	// Parallel has the hospitals import at the same time instead of one
+	// after the other (a person seen at two hospitals is then enrolled by
+	// whichever push lands first and linked by the other).
+	Parallel bool
+	Say      func(format string, a ...any)
 }
 
 // ImportCohort writes a synthetic FHIR R4 cohort (node/synth, with its
@@ -69,13 +74,29 @@ func ImportCohort(ctx context.Context, c *Cluster, o ImportOptions) error {
 			return err
 		}
 	}
-	for i, n := range m.Nodes {
+	one := func(i int, n NodeInfo) error {
+		t0 := time.Now()
 		if err := ImportHospital(ctx, o.Bin, n, filepath.Join(o.Dir, fmt.Sprintf("hospital%d", i))); err != nil {
 			return err
 		}
-		o.Say("hospital %s imported its export with `medchain ingest --phased` (read phase, source closed, then push phase)", n.HospitalID)
+		o.Say("hospital %s imported its export with `medchain ingest --phased` (read phase, source closed, then push phase) in %s", n.HospitalID, time.Since(t0).Round(time.Second))
+		return nil
 	}
-	return nil
+	if !o.Parallel {
+		for i, n := range m.Nodes {
+			if err := one(i, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, len(m.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range m.Nodes {
+		wg.Go(func() { errs[i] = one(i, n) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ImportHospital has node n's hospital import the FHIR export in src with

@@ -38,6 +38,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each query")
 	command := flag.String("command", "scripts/bench-query.sh", "the command line to print in the report")
 	reuse := flag.Bool("reuse", false, "start the localnet a previous run left in -workdir (its import included) instead of a new one")
+	parallel := flag.Bool("parallel-import", true, "the 4 hospitals import at the same time (false: one after the other)")
 	flag.Parse()
 	if *bin == "" || *work == "" || *patients < 1 || *runs < 1 {
 		fmt.Fprintln(os.Stderr, "benchquery: -bin and -workdir are required; -patients and -runs must be ≥ 1")
@@ -45,13 +46,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *work, *patients, *runs, *command, *reuse); err != nil {
+	if err := run(ctx, *bin, *work, *patients, *runs, *command, *reuse, *parallel); err != nil {
 		fmt.Fprintln(os.Stderr, "benchquery:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin, work string, patients, runs int, command string, reuse bool) (err error) {
+func run(ctx context.Context, bin, work string, patients, runs int, command string, reuse, parallel bool) (err error) {
 	r := genesis.DefaultResearch()
 	// Exact results, no budget limit on repeated runs, and the plaintext
 	// baseline allowed: the figures are the cost of the encrypted path
@@ -89,21 +90,31 @@ func run(ctx context.Context, bin, work string, patients, runs int, command stri
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
 	var imported time.Duration
+	how := "one hospital after the other"
+	if parallel {
+		how = "the 4 hospitals at the same time"
+	}
 	if reuse {
 		raw, err := os.ReadFile(importFile)
 		if err != nil {
 			return fmt.Errorf("-reuse: %w", err)
 		}
-		if imported, err = time.ParseDuration(strings.TrimSpace(string(raw))); err != nil {
+		// The duration, then (since the parallel import) how it was done.
+		lines := strings.SplitN(strings.TrimSpace(string(raw)), "\n", 2)
+		if imported, err = time.ParseDuration(lines[0]); err != nil {
 			return fmt.Errorf("-reuse: %s: %w", importFile, err)
+		}
+		how = "one hospital after the other"
+		if len(lines) == 2 {
+			how = lines[1]
 		}
 	} else {
 		t0 := time.Now()
-		if err := localnet.ImportCohort(ctx, c, localnet.ImportOptions{Bin: bin, Dir: filepath.Join(work, "cohort"), Patients: patients, Seed: 1, Say: say}); err != nil {
+		if err := localnet.ImportCohort(ctx, c, localnet.ImportOptions{Bin: bin, Dir: filepath.Join(work, "cohort"), Patients: patients, Seed: 1, Parallel: parallel, Say: say}); err != nil {
 			return err
 		}
 		imported = time.Since(t0)
-		if err := os.WriteFile(importFile, []byte(imported.String()+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(importFile, []byte(imported.String()+"\n"+how+"\n"), 0o600); err != nil {
 			return err
 		}
 	}
@@ -127,8 +138,8 @@ func run(ctx context.Context, bin, work string, patients, runs int, command stri
 	say("every hospital's table is loaded (%s after the import)", warm.Round(time.Second))
 
 	fmt.Printf("## Research queries (`%s`)\n\n", command)
-	fmt.Printf("Run %s. Machine: %d CPUs, %s/%s, %s. 4 validators (one OS process each, with its HE worker and research contributor) on 127.0.0.1; %d synthetic patients per hospital imported with `medchain ingest --phased` (one hospital after the other) in %s; each hospital's worker then loads its vault in the background (all 4 loaded %s after the validators started); DP off (exact results); t = 3. Each run asks the query encrypted, then the same query in the plaintext baseline (hospitals post plaintext figures, the contract sums and releases them; no encryption, no decryption rounds).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), patients, imported.Round(time.Second), warm.Round(time.Second))
+	fmt.Printf("Run %s. Machine: %d CPUs, %s/%s, %s. 4 validators (one OS process each, with its HE worker and research contributor) on 127.0.0.1; %d synthetic patients per hospital imported with `medchain ingest --phased` (%s) in %s; each hospital's worker then loads its vault in the background (all 4 loaded %s after the validators started); DP off (exact results); t = 3. Each run asks the query encrypted, then the same query in the plaintext baseline (hospitals post plaintext figures, the contract sums and releases them; no encryption, no decryption rounds).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), patients, how, imported.Round(time.Second), warm.Round(time.Second))
 	fmt.Println("| query | run | mode | committed | aggregated | count decrypted | released | researcher decrypts | figures | validator CPU (core·s) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	type sample struct{ released, cpu float64 }
