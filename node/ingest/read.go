@@ -3,9 +3,12 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medchain/medchain/node/fhir"
@@ -168,25 +171,44 @@ func Read(ctx context.Context, o Options) (*ReadSummary, error) {
 		sp.header = h
 	}
 	wrote := false
-	for _, p := range plan {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	for start := 0; start < len(plan); start += sealChunk {
+		chunk := plan[start:min(start+sealChunk, len(plan))]
+		// The chunk's patient keys (created in the keyring if new), then
+		// its new records encrypted and sealed on every core; the writes
+		// below stay in order, one patient at a time.
+		keys := make([]patientIdentity, len(chunk))
+		for i, p := range chunk {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if keys[i], err = identityOf(pkr, sp, p.pseudonym, sum); err != nil {
+				return nil, err
+			}
 		}
-		if err := writeFacts(v, cust, facts[p.pseudonym], sum); err != nil {
-			return nil, err
-		}
-		n, err := readPatient(v, sp, pkr, out, cust, p, states, sum, hook)
+		sealed, err := sealChunkRecords(ctx, cust, chunk, keys, sp, states)
 		if err != nil {
 			return nil, err
 		}
-		if n == 0 {
-			continue
+		for i, p := range chunk {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if err := writeFacts(v, cust, facts[p.pseudonym], sum); err != nil {
+				return nil, err
+			}
+			n, err := readPatient(v, sp, out, cust, p, keys[i], sealed[i], states, sum, hook)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				continue
+			}
+			if err := out.Sync(); err != nil {
+				return nil, err
+			}
+			wrote = true
+			hook.hit("read", n)
 		}
-		if err := out.Sync(); err != nil {
-			return nil, err
-		}
-		wrote = true
-		hook.hit("read", n)
 	}
 	if wrote || !sp.ended {
 		if err := out.Add(spoolLine{V: spoolVersion, End: &EndEntry{Patients: len(sp.patients), Records: len(sp.records)}}); err != nil {
@@ -303,19 +325,83 @@ func sameContent(ct, sealed []byte, cust *custodian, r *plannedRecord) (bool, er
 	return same, nil
 }
 
-// readPatient spools one patient and its records, putting new records in the
-// vault first. It returns how many spool entries it queued.
-func readPatient(v *vault.Vault, sp *spool, pkr *keyring.Keyring, out *appender, cust *custodian,
-	p *plannedPatient, states map[[32]byte]recordState, sum *ReadSummary, hook *crashHook) (int, error) {
-	n := 0
-	pe := sp.patients[p.pseudonym]
-	if pe == nil {
-		pub, sealPub, created, err := patientKeys(pkr, p.pseudonym)
-		sum.PatientKeysCreated += created
-		if err != nil {
-			return 0, err
+// sealChunk is how many patients Read encrypts ahead of its writes.
+const sealChunk = 64
+
+// patientIdentity is a patient's signing and seal public keys.
+type patientIdentity struct {
+	pub     ed25519.PublicKey
+	sealPub [32]byte
+	spooled bool // the spool already holds the patient
+}
+
+// identityOf is the patient's identity: the spool's, or the patient
+// keyring's (its keys created if missing).
+func identityOf(pkr *keyring.Keyring, sp *spool, pseudonym string, sum *ReadSummary) (patientIdentity, error) {
+	if pe := sp.patients[pseudonym]; pe != nil {
+		return patientIdentity{pub: pe.Pubkey, sealPub: [32]byte(pe.SealPubkey), spooled: true}, nil
+	}
+	pub, sealPub, created, err := patientKeys(pkr, pseudonym)
+	sum.PatientKeysCreated += created
+	return patientIdentity{pub: pub, sealPub: sealPub}, err
+}
+
+// newRecord is a new record's ciphertext and its data key sealed to the
+// custodian and to the patient, made before it is written.
+type newRecord struct {
+	ct, sealedCust, sealedPatient []byte
+}
+
+// sealChunkRecords encrypts and seals the chunk's new records (not in the
+// spool, not in the vault, not erased) on GOMAXPROCS goroutines: the
+// X25519 work of two seals per record is most of the read phase. out[i][j]
+// is record j of patient i, nil when it is not new.
+func sealChunkRecords(ctx context.Context, cust *custodian, chunk []*plannedPatient, keys []patientIdentity,
+	sp *spool, states map[[32]byte]recordState) ([][]*newRecord, error) {
+	type job struct{ i, j int }
+	var jobs []job
+	out := make([][]*newRecord, len(chunk))
+	for i, p := range chunk {
+		out[i] = make([]*newRecord, len(p.records))
+		for j, r := range p.records {
+			if sp.records[r.hexID()] == nil && states[r.id] == stateNew {
+				jobs = append(jobs, job{i, j})
+			}
 		}
-		pe = &PatientEntry{Pseudonym: p.pseudonym, Pubkey: pub, SealPubkey: sealPub[:], Consent: consentName(p.consent)}
+	}
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			for k := range next {
+				jb := jobs[k]
+				out[jb.i][jb.j], errs[k] = sealRecord(cust, chunk[jb.i].records[jb.j], keys[jb.i].sealPub)
+			}
+		})
+	}
+	for k := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, errors.Join(errs...)
+}
+
+// readPatient spools one patient and its records, putting new records in the
+// vault first. sealed holds the new records' encryption (sealChunkRecords).
+// It returns how many spool entries it queued.
+func readPatient(v *vault.Vault, sp *spool, out *appender, cust *custodian, p *plannedPatient, id patientIdentity,
+	sealed []*newRecord, states map[[32]byte]recordState, sum *ReadSummary, hook *crashHook) (int, error) {
+	n := 0
+	if !id.spooled {
+		pe := &PatientEntry{Pseudonym: p.pseudonym, Pubkey: id.pub, SealPubkey: id.sealPub[:], Consent: consentName(p.consent)}
 		if err := out.Add(spoolLine{V: spoolVersion, Patient: pe}); err != nil {
 			return 0, err
 		}
@@ -323,8 +409,7 @@ func readPatient(v *vault.Vault, sp *spool, pkr *keyring.Keyring, out *appender,
 		sum.PatientsNew++
 		n++
 	}
-	patientPub := [32]byte(pe.SealPubkey)
-	for _, r := range p.records {
+	for j, r := range p.records {
 		if sp.records[r.hexID()] != nil {
 			sum.RecordsSpooled++
 			continue
@@ -336,10 +421,10 @@ func readPatient(v *vault.Vault, sp *spool, pkr *keyring.Keyring, out *appender,
 			sum.RecordsErased++
 			continue
 		case stateVaulted:
-			e, err = recoverRecord(v, cust, r, p.pseudonym, patientPub)
+			e, err = recoverRecord(v, cust, r, p.pseudonym, id.sealPub)
 			sum.RecordsRecovered++
 		default:
-			e, err = encryptRecord(v, cust, r, p.pseudonym, patientPub)
+			e, err = putRecord(v, r, p.pseudonym, sealed[j])
 			sum.RecordsEncrypted++
 			hook.hit("vault", 1)
 		}
@@ -355,9 +440,9 @@ func readPatient(v *vault.Vault, sp *spool, pkr *keyring.Keyring, out *appender,
 	return n, nil
 }
 
-// encryptRecord encrypts a new record under a fresh data key, seals the key
-// to the custodian and the patient, and puts it in the vault (synced).
-func encryptRecord(v *vault.Vault, cust *custodian, r *plannedRecord, pseudonym string, patientPub [32]byte) (*RecordEntry, error) {
+// sealRecord encrypts a new record under a fresh data key and seals the key
+// to the custodian and the patient.
+func sealRecord(cust *custodian, r *plannedRecord, patientPub [32]byte) (*newRecord, error) {
 	pt, err := r.plaintext()
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %s: %w", r.name(), err)
@@ -380,10 +465,20 @@ func encryptRecord(v *vault.Vault, cust *custodian, r *plannedRecord, pseudonym 
 	if err != nil {
 		return nil, err
 	}
-	if err := v.Put(r.id[:], ct, sealedCust); err != nil {
+	return &newRecord{ct: ct, sealedCust: sealedCust, sealedPatient: sealedPatient}, nil
+}
+
+// putRecord puts a sealed new record in the vault (synced) and returns its
+// spool entry.
+func putRecord(v *vault.Vault, r *plannedRecord, pseudonym string, s *newRecord) (*RecordEntry, error) {
+	if s == nil {
+		// Broken invariant: sealChunkRecords seals every new record.
+		panic("ingest: new record " + r.hexID() + " was not sealed")
+	}
+	if err := v.Put(r.id[:], s.ct, s.sealedCust); err != nil {
 		return nil, fmt.Errorf("ingest: vault: %w", err)
 	}
-	return entryOf(r, pseudonym, ct, sealedCust, sealedPatient), nil
+	return entryOf(r, pseudonym, s.ct, s.sealedCust, s.sealedPatient), nil
 }
 
 // recoverRecord spools a record the vault already holds: its ciphertext and
