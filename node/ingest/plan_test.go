@@ -191,3 +191,52 @@ func TestPlaintextIsAOneEntryBundleTheReaderReadsBack(t *testing.T) {
 		t.Fatalf("read back %d resources", s.Len())
 	}
 }
+
+// TestGroup: steps travel up to per at a time, in order, and a step of a
+// refused batch travels alone without splitting the others more than it
+// must.
+func TestGroup(t *testing.T) {
+	steps := func(items ...string) []*pendingTx {
+		out := make([]*pendingTx, len(items))
+		for i, it := range items {
+			out[i] = &pendingTx{item: it}
+		}
+		return out
+	}
+	cases := []struct {
+		name  string
+		batch []string
+		per   int
+		alone []string
+		want  string
+	}{
+		{"empty", nil, 3, nil, ""},
+		{"full txs and a remainder", []string{"a", "b", "c", "d", "e", "f", "g"}, 3, nil, "abc|def|g"},
+		{"one step per tx", []string{"a", "b", "c"}, 1, nil, "a|b|c"},
+		{"a lone step in the middle", []string{"a", "b", "c", "d", "e"}, 3, []string{"c"}, "ab|c|de"},
+		{"lone steps first and last", []string{"a", "b", "c", "d"}, 2, []string{"a", "d"}, "a|bc|d"},
+		{"every step alone", []string{"a", "b"}, 200, []string{"a", "b"}, "a|b"},
+		{"more than per between lone steps", []string{"x", "a", "b", "c", "d", "e", "y"}, 2, []string{"x", "y"}, "x|ab|cd|e|y"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			alone := map[string]bool{}
+			for _, a := range tc.alone {
+				alone[a] = true
+			}
+			var txs []string
+			n := 0
+			for _, g := range group(steps(tc.batch...), tc.per, alone) {
+				s := ""
+				for _, st := range g {
+					s += st.item
+				}
+				txs = append(txs, s)
+				n += len(g)
+			}
+			if got := strings.Join(txs, "|"); got != tc.want || n != len(tc.batch) {
+				t.Fatalf("group = %q (%d steps), want %q", got, n, tc.want)
+			}
+		})
+	}
+}

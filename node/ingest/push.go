@@ -92,7 +92,7 @@ func Push(ctx context.Context, o Options, chain Chain) (*PushSummary, error) {
 	p := &pusher{
 		o: o, chain: chain, sp: sp, kr: kr, op: op, addr: pb.AddressOf(op.Public().(ed25519.PublicKey)),
 		hospital: sp.header.Hospital, hook: hook, sum: &PushSummary{Hospital: sp.header.Hospital},
-		failures: map[string]int{},
+		failures: map[string]int{}, alone: map[string]bool{},
 	}
 	defer p.wipe()
 	if err := p.checkMember(ctx); err != nil {
@@ -137,11 +137,13 @@ type pusher struct {
 
 	sealPriv *[32]byte // the hospital's seal key, unlocked when first needed
 	failures map[string]int
-	// singleSteps: a batch tx was refused in a block; send steps alone.
-	singleSteps bool
-	splitNow    bool   // singleSteps was set in this pass
-	done        int    // items recorded committed in this run
-	problem     string // the last reason a pass did not finish, for errors
+	// alone: the steps of a batch tx refused in a block, which from then
+	// on travel alone so one bad step cannot hold back the others (the
+	// rest keep travelling in batches).
+	alone    map[string]bool
+	splitNow bool   // a batch tx was refused in this pass
+	done     int    // items recorded committed in this run
+	problem  string // the last reason a pass did not finish, for errors
 }
 
 func (p *pusher) wipe() {
@@ -435,15 +437,9 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 	if acc == nil {
 		return fmt.Errorf("ingest: the operator %s has no account on this chain", p.addr)
 	}
-	per := p.o.StepsPerTx
-	if p.singleSteps {
-		per = 1
-	}
 	var sent []*wireTx
-	for len(batch) > 0 {
-		n := min(per, len(batch))
-		w := &wireTx{steps: batch[:n]}
-		batch = batch[n:]
+	for _, steps := range group(batch, p.o.StepsPerTx, p.alone) {
+		w := &wireTx{steps: steps}
 		typ, msg := w.payload()
 		raw, err := tx.Build(p.op, p.chainID, p.addr, acc.Sequence+uint64(len(sent)), typ, msg)
 		if err != nil {
@@ -500,9 +496,11 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 			typ, _ := w.payload()
 			p.problem = fmt.Sprintf("%s for %s refused at height %d: %s", typ, w.what(), r.Height, r.Log)
 			if len(w.steps) > 1 {
-				// Find the bad step: from now on each step goes alone.
-				p.splitNow = !p.singleSteps
-				p.singleSteps = true
+				// Find the bad step: from now on each of these goes alone.
+				p.splitNow = true
+				for _, t := range w.steps {
+					p.alone[t.item] = true
+				}
 				continue
 			}
 			item := w.steps[0].item
@@ -535,6 +533,21 @@ func (p *pusher) send(ctx context.Context, batch []*pendingTx) error {
 	}
 	p.o.Logger.Info("ingest: batch committed", "txs", len(sent), "committed", committed, "height", p.sum.Height)
 	return nil
+}
+
+// group cuts a batch into the steps of each tx: up to per consecutive
+// steps, except that a step in alone travels by itself.
+func group(batch []*pendingTx, per int, alone map[string]bool) [][]*pendingTx {
+	var out [][]*pendingTx
+	for len(batch) > 0 {
+		n := 1
+		for !alone[batch[0].item] && n < min(per, len(batch)) && !alone[batch[n].item] {
+			n++
+		}
+		out = append(out, batch[:n])
+		batch = batch[n:]
+	}
+	return out
 }
 
 // wireTx is one tx of the push phase: one step, or several in a
