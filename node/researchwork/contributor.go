@@ -100,10 +100,12 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 	if err != nil {
 		return nil, err
 	}
+	t0 := time.Now()
 	include, err := c.includer(ctx, q, me)
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
 	vec, err := cohort.Evaluate(t, q.Query, lim, include)
 	if err != nil {
 		return nil, err
@@ -114,6 +116,7 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 		return nil, err
 	}
 	count := cv[0]
+	t2 := time.Now()
 	if !q.DpOff {
 		m := dp.Shares(len(ep.Members), int(ep.Threshold))
 		noise, err := dp.Noise(plan, q.RhoMicro, m)
@@ -141,7 +144,8 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 		if len(vec) != plan.Slots {
 			return nil, fmt.Errorf("query %d: the evaluation gave %d values for %d slots", q.Id, len(vec), plan.Slots)
 		}
-		c.cfg.Logger.Info("research: evaluated a plaintext-baseline query on this hospital's vault", "query", q.Id, "patients", t.Len(), "slots", plan.Slots)
+		c.cfg.Logger.Info("research: evaluated a plaintext-baseline query on this hospital's vault", "query", q.Id, "patients", t.Len(), "slots", plan.Slots,
+			"subjects_ms", t1.Sub(t0).Milliseconds(), "evaluate_ms", t2.Sub(t1).Milliseconds())
 		return &pb.Contribute{Query: q.Id, PlainResult: vec, PlainCount: count}, nil
 	}
 	result, err := c.cfg.Params.EncodeEncrypt(pk, vec)
@@ -152,7 +156,8 @@ func (c *Contributor) Contribution(ctx context.Context, q *pb.ResearchQuery, me 
 	if err != nil {
 		return nil, err
 	}
-	c.cfg.Logger.Info("research: evaluated a query on this hospital's vault", "query", q.Id, "patients", t.Len(), "slots", plan.Slots, "dp_off", q.DpOff)
+	c.cfg.Logger.Info("research: evaluated a query on this hospital's vault", "query", q.Id, "patients", t.Len(), "slots", plan.Slots, "dp_off", q.DpOff,
+		"subjects_ms", t1.Sub(t0).Milliseconds(), "evaluate_ms", t2.Sub(t1).Milliseconds(), "encrypt_ms", time.Since(t2).Milliseconds())
 	return &pb.Contribute{Query: q.Id, Result: result, Count: countCT}, nil
 }
 
