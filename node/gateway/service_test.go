@@ -80,6 +80,38 @@ func TestShredder(t *testing.T) {
 			t.Fatalf("vault held %d records, now %d", len(before), len(after))
 		}
 	})
+	t.Run("far behind, it follows the events over several steps, without scanning the vault", func(t *testing.T) {
+		s4, _ := NewShredder(w.chain, w.vault, ownHospital, log.NewNopLogger())
+		if err := s4.Step(ctx, w.chain.height); err != nil {
+			t.Fatal(err)
+		}
+		start := s4.done
+		far, _ := w.addRecord(ownHospital, []byte("erased far ahead"), true)
+		w.chain.mu.Lock()
+		w.chain.height += 2 * maxFollow
+		w.chain.mu.Unlock()
+		h := w.chain.erase(far)
+		queries := w.chain.queryCount()
+		if err := s4.Step(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if s4.done != start+maxFollow || gone(far) {
+			t.Fatalf("after one step: done %d (want %d), shredded early: %v", s4.done, start+maxFollow, gone(far))
+		}
+		for range 2 {
+			if err := s4.Step(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s4.done != h || !gone(far) {
+			t.Fatalf("after three steps: done %d (want %d), shredded: %v", s4.done, h, gone(far))
+		}
+		// One state query per vault record would be a scan; following
+		// reads only the erased record's state.
+		if q := w.chain.queryCount() - queries; q > 3 {
+			t.Fatalf("%d state queries while following: the vault was scanned", q)
+		}
+	})
 	t.Run("without block results it scans at once, then every few blocks", func(t *testing.T) {
 		s3, _ := NewShredder(w.chain, w.vault, ownHospital, log.NewNopLogger())
 		if err := s3.Step(ctx, w.chain.height); err != nil {
