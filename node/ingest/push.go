@@ -90,7 +90,7 @@ func Push(ctx context.Context, o Options, chain Chain) (*PushSummary, error) {
 	}
 	defer clear(op)
 	p := &pusher{
-		o: o, chain: chain, sp: sp, kr: kr, op: op, addr: pb.AddressOf(op.Public().(ed25519.PublicKey)),
+		o: o, chain: retryingReads{chain, time.Second}, sp: sp, kr: kr, op: op, addr: pb.AddressOf(op.Public().(ed25519.PublicKey)),
 		hospital: sp.header.Hospital, hook: hook, sum: &PushSummary{Hospital: sp.header.Hospital},
 		failures: map[string]int{}, alone: map[string]bool{},
 	}
