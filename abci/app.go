@@ -42,8 +42,11 @@ type App struct {
 	router  *contracts.Router
 	logger  log.Logger
 
-	// mu guards the fields below. CometBFT's local client already serialises
-	// calls; the lock keeps the app correct if it is ever driven otherwise.
+	// mu guards the fields below. The node drives the app with one mutex
+	// per ABCI connection (proxy.NewConnSyncLocalClientCreator), so
+	// CheckTx, the block calls and Query may run at once: every method that
+	// touches these fields holds mu; Query reads only committed versions
+	// of the store.
 	mu sync.Mutex
 	// checkNonces is the next nonce CheckTx expects per signer, for txs still
 	// in the mempool; it is reset at Commit and rebuilt by the recheck.

@@ -115,7 +115,13 @@ func New(conf *Config, logger log.Logger) (*Node, error) {
 		return nil, fmt.Errorf("node key %s: %w", c.NodeKeyFile(), err)
 	}
 	n.cmt, err = cmtnode.NewNodeWithContext(context.Background(), c, pv, nk,
-		proxy.NewLocalClientCreator(app),
+		// One mutex per ABCI connection, not one for all: a state query
+		// (RPC clients, the HE worker, the gateway, the research
+		// contributor) reads committed versions and need not wait for a
+		// block being executed; at 8–17 s blocks it waited past the RPC
+		// write timeout. The app locks what it mutates itself (App.mu;
+		// the store's committed view has its own RW lock).
+		proxy.NewConnSyncLocalClientCreator(app),
 		cmtnode.DefaultGenesisDocProviderFunc(c),
 		n.dbProvider,
 		cmtnode.DefaultMetricsProvider(c.Instrumentation),
