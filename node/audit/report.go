@@ -360,7 +360,9 @@ func DenialReason(code uint32, log string) string {
 	word = strings.TrimSpace(word)
 	if word == "" || len(word) > 40 {
 		if f := strings.Fields(rest); len(f) > 0 && len(f[0]) <= 40 {
-			return strings.TrimSuffix(f[0], ":")
+			if w := strings.TrimSuffix(f[0], ":"); w != "" {
+				return w
+			}
 		}
 		return name
 	}

@@ -32,6 +32,7 @@ func TestDenialReason(t *testing.T) {
 		{"a refusal that is no denial gives its code's name", 15, "wrong_state: access 3 was reviewed at height 9", "wrong_state"},
 		{"an unknown code is named by its number", 77, "whatever", "code 77"},
 		{"an empty denial reason falls back to the code's name", 16, "denied by the alliance's rules: ", "denied"},
+		{"a reason of only a colon falls back to the code's name", 16, "denied by the alliance's rules: :", "denied"},
 		{"an over-long reason gives its first word", 16, "denied by the alliance's rules: " + strings.Repeat("x", 30) + " " + strings.Repeat("y", 30), strings.Repeat("x", 30)},
 	}
 	t.Run("the marker is the end of the contracts' denial text", func(t *testing.T) {
