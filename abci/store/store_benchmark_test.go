@@ -7,6 +7,26 @@ import (
 	"testing"
 )
 
+// randomWrites writes 100-byte values under 32-byte keys spread over the
+// key space, a new key each time.
+type randomWrites struct {
+	n     uint64
+	value [100]byte
+}
+
+func (w *randomWrites) set(b *testing.B, s *Store, count int) {
+	var seed [8]byte
+	for range count {
+		binary.BigEndian.PutUint64(seed[:], w.n)
+		w.n++
+		key := sha256.Sum256(seed[:])
+		copy(w.value[:], key[:])
+		if err := s.Set(key[:], w.value[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkCommit1000Sets measures one block of 1000 writes of 100-byte
 // values under 32-byte keys spread over the key space, plus its Commit
 // (synced Badger writes and the meta record), on a growing tree.
@@ -16,21 +36,11 @@ func BenchmarkCommit1000Sets(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	value := make([]byte, 100)
-	var seed [8]byte
-	n := uint64(0)
+	var w randomWrites
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for range 1000 {
-			binary.BigEndian.PutUint64(seed[:], n)
-			n++
-			key := sha256.Sum256(seed[:])
-			copy(value, key[:])
-			if err := s.Set(key[:], value); err != nil {
-				b.Fatal(err)
-			}
-		}
+		w.set(b, s, 1000)
 		if _, err := s.Commit(int64(i + 1)); err != nil {
 			b.Fatal(err)
 		}
@@ -44,27 +54,14 @@ func BenchmarkCommit1000Sets(b *testing.B) {
 // The tree is built once, then reopened with each cache size.
 func BenchmarkCommit1000SetsLargeTree(b *testing.B) {
 	dir := b.TempDir()
-	value := make([]byte, 100)
-	var seed [8]byte
-	n := uint64(0)
-	set := func(s *Store, count int) {
-		for range count {
-			binary.BigEndian.PutUint64(seed[:], n)
-			n++
-			key := sha256.Sum256(seed[:])
-			copy(value, key[:])
-			if err := s.Set(key[:], value); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	var w randomWrites
 	s, err := Open(Options{Dir: dir})
 	if err != nil {
 		b.Fatal(err)
 	}
 	height := int64(0)
 	for range 100 {
-		set(s, 10_000)
+		w.set(b, s, 10_000)
 		height++
 		if _, err := s.Commit(height); err != nil {
 			b.Fatal(err)
@@ -82,7 +79,7 @@ func BenchmarkCommit1000SetsLargeTree(b *testing.B) {
 			defer s.Close()
 			// Warm the cache as a running node's would be.
 			for range 20 {
-				set(s, 1000)
+				w.set(b, s, 1000)
 				height++
 				if _, err := s.Commit(height); err != nil {
 					b.Fatal(err)
@@ -90,7 +87,7 @@ func BenchmarkCommit1000SetsLargeTree(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				set(s, 1000)
+				w.set(b, s, 1000)
 				height++
 				if _, err := s.Commit(height); err != nil {
 					b.Fatal(err)

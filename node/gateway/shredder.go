@@ -25,23 +25,21 @@ type ShredChain interface {
 const rescanEvery = 100
 
 // maxFollow is the most blocks the Shredder reads the results of in one
-// Step; further behind, it catches up over several Steps. (It used to scan
-// the vault instead; with 890,000 records a scan took longer than 500
-// fast blocks, so every Step scanned again, one state query per record,
-// and the four validators of a loaded localnet spent much of their CPU on
-// it.)
+// Step; further behind, it catches up over several Steps. (Scanning the
+// vault instead costs one state query per record; a large vault's scan can
+// outlast maxFollow blocks, and would then repeat at every Step.)
 const maxFollow = 500
 
 // Shredder crypto-shreds the vault copy of every record of its hospital
 // that is erased on chain. Its first Step scans the whole vault (each
 // record's state on chain), which catches every erasure made while the
 // node was down; later Steps follow the "record.erased" events in the
-// results of the new blocks, at most maxFollow blocks per Step. When those results are not available
-// (storage.discard_abci_responses) it scans at once and then every
-// rescanEvery blocks. vault.Erase is idempotent, so a repeated or
-// interrupted Step is harmless. It logs a record id and erasure height per
-// shred, nothing else. Between an erasure and its shred the gateway
-// already answers 410: it reads the record's state first.
+// results of the new blocks, at most maxFollow blocks per Step. When those
+// results are not available (storage.discard_abci_responses) it scans at
+// once and then every rescanEvery blocks. vault.Erase is idempotent, so a
+// repeated or interrupted Step is harmless. It logs a record id and
+// erasure height per shred, nothing else. Between an erasure and its shred
+// the gateway already answers 410: it reads the record's state first.
 type Shredder struct {
 	chain    ShredChain
 	vault    Vault

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/url"
-	"syscall"
 	"time"
 
 	"github.com/medchain/medchain/node/chainrpc"
@@ -68,12 +66,13 @@ func retryRead[T any](ctx context.Context, r retryingReads, f func() (T, error))
 	}
 }
 
-// transient: err is the connection failing, not the node refusing.
+// transient: err is the connection failing (dropped, refused, reset, timed
+// out), not the node refusing nor a malformed address.
 func transient(err error) bool {
-	var ue *url.Error
+	var op *net.OpError
 	var ne net.Error
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue) || errors.As(err, &ne)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &op) ||
+		errors.As(err, &ne) && ne.Timeout()
 }
 
 func (r retryingReads) Query(ctx context.Context, path string) ([]byte, error) {

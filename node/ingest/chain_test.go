@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +52,9 @@ func TestReadsAreRetriedAfterATransportError(t *testing.T) {
 		{"two dropped connections, then an answer", 2, dropped, 3, false},
 		{"a bare EOF", 1, io.EOF, 2, false},
 		{"dropped every time: gives up after readRetries", 100, dropped, readRetries, true},
+		{"a refused connection", 1, fmt.Errorf("post failed: %w", &url.Error{Op: "Post", URL: "http://127.0.0.1:1", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}), 2, false},
 		{"a refusal is not retried", 100, refused, 1, true},
+		{"a malformed address is not retried", 100, &url.Error{Op: "Post", URL: "htp://x", Err: errors.New(`unsupported protocol scheme "htp"`)}, 1, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

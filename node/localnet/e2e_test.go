@@ -39,20 +39,7 @@ func startLocalnetWith(t *testing.T, ctx context.Context, o Options) *Cluster {
 		t.Fatal(err)
 	}
 	c := NewCluster(medchainBinary(t), m)
-	t.Cleanup(func() {
-		if err := c.StopAll(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		for i := range m.Nodes {
-			raw, _ := os.ReadFile(c.LogPath(i))
-			if bytes.Contains(raw, []byte("CONSENSUS FAILURE")) {
-				t.Errorf("node %d logged CONSENSUS FAILURE", i)
-			}
-			if t.Failed() {
-				t.Logf("---- node %d log tail ----\n%s", i, tail(raw, 3000))
-			}
-		}
-	})
+	stopAtCleanup(t, c, nil)
 	if err := c.StartAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +54,30 @@ func startLocalnetWith(t *testing.T, ctx context.Context, o Options) *Cluster {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// stopAtCleanup stops c's nodes when the test ends, fails the test if one
+// logged a consensus failure, and, if the test failed, logs each node's
+// log tail and what more (if set) picks from that node's log.
+func stopAtCleanup(t *testing.T, c *Cluster, more func(i int, log []byte) string) {
+	t.Cleanup(func() {
+		if err := c.StopAll(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		for i := range c.Manifest.Nodes {
+			raw, _ := os.ReadFile(c.LogPath(i))
+			if bytes.Contains(raw, []byte("CONSENSUS FAILURE")) {
+				t.Errorf("node %d logged CONSENSUS FAILURE", i)
+			}
+			if !t.Failed() {
+				continue
+			}
+			t.Logf("---- node %d log tail ----\n%s", i, tail(raw, 3000))
+			if more != nil {
+				t.Logf("---- node %d ----\n%s", i, more(i, raw))
+			}
+		}
+	})
 }
 
 func operatorKey(t *testing.T, c *Cluster, i int) ed25519.PrivateKey {

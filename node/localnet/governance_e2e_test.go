@@ -1,11 +1,9 @@
 package localnet
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -38,20 +36,7 @@ func TestTheAllianceAdmitsAndRemovesAMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := NewCluster(medchainBinary(t), m)
-	t.Cleanup(func() {
-		if err := c.StopAll(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		for i := range c.Manifest.Nodes {
-			raw, _ := os.ReadFile(c.LogPath(i))
-			if bytes.Contains(raw, []byte("CONSENSUS FAILURE")) {
-				t.Errorf("node %d logged CONSENSUS FAILURE", i)
-			}
-			if t.Failed() {
-				t.Logf("---- node %d log tail ----\n%s", i, tail(raw, 2500))
-			}
-		}
-	})
+	stopAtCleanup(t, c, nil)
 	snapshots := []string{"MEDCHAIN_STATE_SNAPSHOT_INTERVAL=20", "MEDCHAIN_STATE_SNAPSHOT_KEEP_RECENT=6"}
 	for i := range 4 {
 		if err := c.StartEnv(i, snapshots...); err != nil {
