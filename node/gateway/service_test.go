@@ -69,15 +69,42 @@ func TestShredder(t *testing.T) {
 			t.Fatalf("another custodian's record: %v", err)
 		}
 	})
-	t.Run("a restarted shredder scans again and changes nothing more", func(t *testing.T) {
+	t.Run("a restarted shredder resumes from the vault's mark, without scanning", func(t *testing.T) {
+		// The mark may lag the shredder by less than markEvery blocks.
+		marked, err := w.vault.ShreddedThrough()
+		if err != nil || marked <= 0 || s.done-marked >= markEvery {
+			t.Fatalf("the vault's mark is %d, %v; the shredder reached %d", marked, err, s.done)
+		}
+		// Erased while "the node was down": only the events tell.
+		down, _ := w.addRecord(ownHospital, []byte("erased while restarting"), true)
+		h := w.chain.erase(down)
 		s2, _ := NewShredder(w.chain, w.vault, ownHospital, log.NewNopLogger())
-		before, _ := w.vault.List()
-		if err := s2.Step(ctx, w.chain.height); err != nil {
+		queries := w.chain.queryCount()
+		if err := s2.Step(ctx, h); err != nil {
 			t.Fatal(err)
 		}
-		after, _ := w.vault.List()
-		if len(before) != len(after) {
-			t.Fatalf("vault held %d records, now %d", len(before), len(after))
+		if !gone(down) || s2.done != h {
+			t.Fatalf("after the restart: shredded %v, done %d (want %d)", gone(down), s2.done, h)
+		}
+		if q := w.chain.queryCount() - queries; q > 3 {
+			t.Fatalf("%d state queries after a restart: the vault was scanned", q)
+		}
+	})
+	t.Run("a mark ahead of the chain is not trusted: the vault is scanned", func(t *testing.T) {
+		if err := w.vault.SetShreddedThrough(w.chain.height + 1000); err != nil {
+			t.Fatal(err)
+		}
+		ahead, _ := w.addRecord(ownHospital, []byte("erased on the replaced chain"), true)
+		h := w.chain.erase(ahead)
+		s5, _ := NewShredder(w.chain, w.vault, ownHospital, log.NewNopLogger())
+		if err := s5.Step(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if !gone(ahead) {
+			t.Fatal("the erased record survived: the shredder trusted a mark ahead of the chain")
+		}
+		if m, _ := w.vault.ShreddedThrough(); m != h {
+			t.Fatalf("after the scan the mark is %d, want %d", m, h)
 		}
 	})
 	t.Run("far behind, it follows the events over several steps, without scanning the vault", func(t *testing.T) {

@@ -30,13 +30,30 @@ const rescanEvery = 100
 // outlast maxFollow blocks, and would then repeat at every Step.)
 const maxFollow = 500
 
+// markEvery is how many blocks apart, at most, the Shredder records in
+// the vault the height it has shredded through (after a scan or a shred
+// it records at once).
+const markEvery = 100
+
+// ShredMark is what a vault that keeps the Shredder's progress offers
+// (vault.Vault and VaultLease do): the height through which every erasure
+// is shredded, kept with the vault's data.
+type ShredMark interface {
+	ShreddedThrough() (int64, error)
+	SetShreddedThrough(height int64) error
+}
+
 // Shredder crypto-shreds the vault copy of every record of its hospital
-// that is erased on chain. Its first Step scans the whole vault (each
-// record's state on chain), which catches every erasure made while the
-// node was down; later Steps follow the "record.erased" events in the
-// results of the new blocks, at most maxFollow blocks per Step. When those
-// results are not available (storage.discard_abci_responses) it scans at
-// once and then every rescanEvery blocks. vault.Erase is idempotent, so a
+// that is erased on chain. It follows the "record.erased" events in the
+// results of new blocks, at most maxFollow blocks per Step, from the
+// height the vault's shredding mark (ShredMark) says it reached before.
+// A vault without a mark, or with one the chain cannot serve (ahead of the
+// chain, or block results gone), is scanned whole first: each record's
+// state on chain, which catches every erasure made while the node was
+// down. (A scan costs one state query per record, minutes for a vault of
+// a million records, so a restart resumes from the mark instead.) When
+// block results are not kept at all (storage.discard_abci_responses) it
+// scans at once and then every rescanEvery blocks. vault.Erase is idempotent, so a
 // repeated or interrupted Step is harmless. It logs a record id and
 // erasure height per shred, nothing else. Between an erasure and its shred
 // the gateway already answers 410: it reads the record's state first.
@@ -51,6 +68,10 @@ type Shredder struct {
 	done         int64
 	noResults    bool
 	lastScanDone int64
+	// markRead: the vault's mark has been read (first Step); marked: the
+	// height last recorded there.
+	markRead bool
+	marked   int64
 }
 
 // NewShredder returns a Shredder for hospital's records.
@@ -71,6 +92,11 @@ func (s *Shredder) Step(ctx context.Context, height int64) error {
 	if height <= 0 || height <= s.done {
 		return nil
 	}
+	if !s.markRead {
+		if err := s.readMark(height); err != nil {
+			return err
+		}
+	}
 	scan := s.done == 0 || (s.noResults && height-s.lastScanDone >= rescanEvery)
 	if !scan && !s.noResults {
 		to := min(height, s.done+maxFollow)
@@ -89,7 +115,7 @@ func (s *Shredder) Step(ctx context.Context, height int64) error {
 				}
 			}
 			s.done = to
-			return nil
+			return s.mark(len(es) > 0)
 		}
 	}
 	if !scan {
@@ -99,6 +125,44 @@ func (s *Shredder) Step(ctx context.Context, height int64) error {
 		return err
 	}
 	s.done, s.lastScanDone = height, height
+	return s.mark(true)
+}
+
+// readMark starts the Shredder from the vault's mark, when the vault keeps
+// one and it is not ahead of the chain's height.
+func (s *Shredder) readMark(height int64) error {
+	m, ok := s.vault.(ShredMark)
+	if !ok {
+		s.markRead = true
+		return nil
+	}
+	h, err := m.ShreddedThrough()
+	if err != nil {
+		return fmt.Errorf("shredder: %w", err)
+	}
+	s.markRead = true
+	switch {
+	case h > height:
+		s.log.Error("shredder: the vault says it shredded up to a height the chain has not reached (was the chain's state replaced?); checking every record instead",
+			"vault_height", h, "chain_height", height)
+	case h > 0:
+		s.done, s.marked = h, h
+		s.log.Info("shredder: resuming from the vault's mark", "height", h)
+	}
+	return nil
+}
+
+// mark records s.done in the vault: now, or once markEvery blocks have
+// passed since the last mark.
+func (s *Shredder) mark(now bool) error {
+	m, ok := s.vault.(ShredMark)
+	if !ok || s.done == s.marked || (!now && s.done-s.marked < markEvery) {
+		return nil
+	}
+	if err := m.SetShreddedThrough(s.done); err != nil {
+		return fmt.Errorf("shredder: %w", err)
+	}
+	s.marked = s.done
 	return nil
 }
 

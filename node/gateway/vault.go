@@ -25,8 +25,10 @@ type Vault interface {
 }
 
 var (
-	_ Vault = (*vault.Vault)(nil)
-	_ Vault = (*VaultLease)(nil)
+	_ Vault     = (*vault.Vault)(nil)
+	_ Vault     = (*VaultLease)(nil)
+	_ ShredMark = (*vault.Vault)(nil)
+	_ ShredMark = (*VaultLease)(nil)
 )
 
 // ErrVaultBusy: another process (an import, `medchain ingest`) has the
@@ -166,6 +168,33 @@ func (l *VaultLease) Erase(recordID []byte) error {
 	}
 	defer l.release()
 	return v.Erase(recordID)
+}
+
+// ShreddedThrough implements ShredMark; a home without a vault has no mark.
+func (l *VaultLease) ShreddedThrough() (int64, error) {
+	v, err := l.acquire()
+	if errors.Is(err, errNoVault) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer l.release()
+	return v.ShreddedThrough()
+}
+
+// SetShreddedThrough implements ShredMark; without a vault there is
+// nothing to mark.
+func (l *VaultLease) SetShreddedThrough(height int64) error {
+	v, err := l.acquire()
+	if errors.Is(err, errNoVault) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	return v.SetShreddedThrough(height)
 }
 
 // Close closes the vault once its current users leave (they hold it

@@ -17,11 +17,17 @@ import (
 //	'e' id → entry     (JSON, small: stays in Badger's LSM tree)
 //	'c' id → wrapped   (the record ciphertext under the entry's wrap key)
 //	't' id → tombstone (JSON; present once the record is erased)
+//	'm' name → the vault's own bookkeeping (keyShreddedThrough)
 const (
 	prefixEntry     byte = 'e'
 	prefixWrapped   byte = 'c'
 	prefixTombstone byte = 't'
+	prefixMeta      byte = 'm'
 )
+
+// keyShreddedThrough holds the chain height (8 bytes, big endian) up to
+// which every erasure of this vault's records is shredded.
+var keyShreddedThrough = []byte{prefixMeta, 's', 'h', 'r', 'e', 'd'}
 
 func recordKey(prefix byte, id []byte) []byte {
 	k := make([]byte, 3, 3+len(id))

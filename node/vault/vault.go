@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -351,6 +352,60 @@ func (v *Vault) List() ([][]byte, error) {
 	}
 	slices.SortFunc(ids, bytes.Compare)
 	return ids, nil
+}
+
+// ShreddedThrough returns the chain height up to which every erasure of
+// the vault's records has been shredded, as last recorded by
+// SetShreddedThrough; 0 if never. The mark lives in the vault itself, so a
+// vault restored from a backup brings back its own, older mark and the
+// erasures made since are shredded again.
+func (v *Vault) ShreddedThrough() (int64, error) {
+	release, err := v.use()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	var h int64
+	err = v.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(keyShreddedThrough)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(b []byte) error {
+			if len(b) != 8 || int64(binary.BigEndian.Uint64(b)) < 0 {
+				return fmt.Errorf("the shredding mark is %d bytes, not an 8-byte height", len(b))
+			}
+			h = int64(binary.BigEndian.Uint64(b))
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("vault: shredding mark: %w", err)
+	}
+	return h, nil
+}
+
+// SetShreddedThrough records that every erasure up to height is shredded.
+// The caller must have shredded them first; a lost write only makes the
+// next start check more.
+func (v *Vault) SetShreddedThrough(height int64) error {
+	if height < 0 {
+		return fmt.Errorf("vault: shredding mark: negative height %d", height)
+	}
+	release, err := v.use()
+	if err != nil {
+		return err
+	}
+	defer release()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(height))
+	if err := v.db.Update(func(txn *badger.Txn) error { return txn.Set(keyShreddedThrough, b[:]) }); err != nil {
+		return fmt.Errorf("vault: shredding mark: %w", err)
+	}
+	return nil
 }
 
 // Erase crypto-shreds a record: from then on Get answers ErrErased, Put of

@@ -562,3 +562,36 @@ func TestEraseLeavesNoKeyOnDisk(t *testing.T) {
 	t.Logf("large ciphertext, wrapped under a destroyed key, still in %v (value-log head, not yet collected)",
 		filesHolding(files, recs[1].wrapped[16:48]))
 }
+
+func TestShreddedThroughIsKeptWithTheVault(t *testing.T) {
+	home := newHome(t)
+	v := openVault(t, home)
+	if h, err := v.ShreddedThrough(); err != nil || h != 0 {
+		t.Fatalf("a new vault's mark: %d, %v; want 0", h, err)
+	}
+	r := makeRecord(t, "rec-1", []byte("{}"))
+	if err := v.Put(r.id, r.ciphertext, r.sealedKey); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		height  int64
+		wantErr bool
+	}{{12, false}, {7_000_000_000, false}, {-1, true}} {
+		err := v.SetShreddedThrough(tc.height)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("SetShreddedThrough(%d): %v, want error %v", tc.height, err, tc.wantErr)
+		}
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v = openVault(t, home)
+	if h, err := v.ShreddedThrough(); err != nil || h != 7_000_000_000 {
+		t.Fatalf("after reopening, the mark is %d, %v; want 7000000000 (a refused write changes nothing)", h, err)
+	}
+	// The mark is bookkeeping, not a record.
+	ids, err := v.List()
+	if err != nil || len(ids) != 1 || string(ids[0]) != "rec-1" {
+		t.Fatalf("List = %q, %v; want only rec-1", ids, err)
+	}
+}
