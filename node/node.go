@@ -53,6 +53,8 @@ type Node struct {
 	// they run; Stop calls them first, in this order.
 	stopGateway func()
 	stopWorker  func()
+	// stopWatch ends watchSync.
+	stopWatch chan struct{}
 	// vault is the process's one lease on the hospital's vault; Stop
 	// closes it after the services that use it.
 	vault *gateway.VaultLease
@@ -174,12 +176,18 @@ func (n *Node) Start() error {
 	}
 	n.logger.Info("medchain node started", "moniker", c.Moniker, "node_id", n.cmt.NodeInfo().ID(),
 		"rpc", c.RPC.ListenAddress, "p2p", c.P2P.ListenAddress)
+	n.stopWatch = make(chan struct{})
+	go n.watchSync(n.stopWatch, 15*time.Second)
 	return nil
 }
 
 // Stop shuts down in the order that loses nothing: CometBFT's services,
 // then the app connection, then CometBFT's databases, then the state store.
 func (n *Node) Stop() {
+	if n.stopWatch != nil {
+		close(n.stopWatch)
+		n.stopWatch = nil
+	}
 	if n.stopGateway != nil {
 		n.stopGateway()
 		n.stopGateway = nil
