@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medchain/medchain/abci/tx"
+	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/genesis"
 	"github.com/medchain/medchain/node/localnet"
 	"github.com/medchain/medchain/scripts/internal/cpu"
@@ -136,10 +138,15 @@ func run(ctx context.Context, bin, work string, patients, runs int, command stri
 	}
 	warm := time.Since(t0)
 	say("every hospital's table is loaded (%s after the import)", warm.Round(time.Second))
+	subjects, err := subjectCounts(ctx, c)
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("## Research queries (`%s`)\n\n", command)
 	fmt.Printf("Run %s. Machine: %d CPUs, %s/%s, %s. 4 validators (one OS process each, with its HE worker and research contributor) on 127.0.0.1; %d synthetic patients per hospital imported with `medchain ingest --phased` (%s) in %s; each hospital's worker then loads its vault in the background (all 4 loaded %s after the validators started); DP off (exact results); t = 3. Each run asks the query encrypted, then the same query in the plaintext baseline (hospitals post plaintext figures, the contract sums and releases them; no encryption, no decryption rounds).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), patients, how, imported.Round(time.Second), warm.Round(time.Second))
+	fmt.Printf("Research subjects each hospital answers for (on chain, at the first query): %s.\n\n", subjects)
 	fmt.Println("| query | run | mode | committed | aggregated | count decrypted | released | researcher decrypts | figures | validator CPU (core·s) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	type sample struct{ released, cpu float64 }
@@ -201,3 +208,31 @@ func run(ctx context.Context, bin, work string, patients, runs int, command stri
 }
 
 var summaries []string
+
+// subjectCounts says how many research subjects each hospital answers for
+// at the latest height: what a run measures over, whatever -patients said
+// (a -reuse run may be on a partial import).
+func subjectCounts(ctx context.Context, c *localnet.Cluster) (string, error) {
+	var out []string
+	for i, n := range c.Manifest.Nodes {
+		cl, err := c.Client(i)
+		if err != nil {
+			return "", err
+		}
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return "", err
+		}
+		h := st.SyncInfo.LatestBlockHeight
+		res, err := cl.Query(ctx, fmt.Sprintf("/research/subjects/%s/%d", n.HospitalID, h), h, false)
+		if err != nil {
+			return "", err
+		}
+		var s pb.ResearchSubjects
+		if err := tx.Unmarshal(res.Value, &s); err != nil {
+			return "", fmt.Errorf("subjects of %s: %w", n.HospitalID, err)
+		}
+		out = append(out, fmt.Sprintf("%s %d", n.HospitalID, len(s.Pseudonyms)))
+	}
+	return strings.Join(out, ", "), nil
+}
