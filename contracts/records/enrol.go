@@ -107,7 +107,7 @@ func linkPatient(ctx *contracts.Context, h *pb.Hospital, pid [32]byte, p *pb.Pat
 	if err := set(ctx.Store, PatientKey(pid), p); err != nil {
 		return err
 	}
-	if err := refreshSubject(ctx.Store, pid, p); err != nil {
+	if err := refreshSubject(ctx, pid, p); err != nil {
 		return err
 	}
 	ctx.Emit(EventPatientLinked,
@@ -241,7 +241,7 @@ func setConsent(ctx *contracts.Context, pid [32]byte, pseudonym string, c pb.Con
 	if p == nil {
 		return fmt.Errorf("records: consent for patient %s, who is not in state", pseudonym) // broken invariant: callers enrol first
 	}
-	if err := refreshSubject(ctx.Store, pid, p); err != nil {
+	if err := refreshSubject(ctx, pid, p); err != nil {
 		return err
 	}
 	ctx.Emit(EventConsent,

@@ -44,6 +44,11 @@ const (
 	EventAccessed        = "record.accessed" // the custodian's gateway may now serve entry id
 	EventReviewed        = "breakglass.reviewed"
 	EventConsent         = "patient.consent"
+	// EventSubject: the research-subject index changed: hospital now
+	// answers (subject "true") or no longer answers (subject "false") for
+	// pseudonym in research queries. Replaying these events in order from
+	// an empty index gives the index at any height (records.SubjectsOf).
+	EventSubject = "research.subject" // hospital, pseudonym, subject
 )
 
 // Reasons of a denial, the first word of its log after "denied by the

@@ -152,8 +152,10 @@ type world struct {
 	store  *memStore
 	router *contracts.Router
 	height int64
-	// events are those of the last tx that succeeded.
+	// events are those of the last tx that succeeded; all, those of
+	// every tx that succeeded, in order.
 	events []contracts.Event
+	all    []contracts.Event
 }
 
 var (
@@ -228,6 +230,7 @@ func (w *world) exec(signer, typ string, msg proto.Message) error {
 		w.t.Fatal(err)
 	}
 	w.events = ctx.Events()
+	w.all = append(w.all, w.events...)
 	return nil
 }
 

@@ -78,7 +78,7 @@ func execRegister(ctx *contracts.Context, m *pb.RegisterRecord) error {
 		return err
 	}
 	if len(p.Hospitals) > 1 {
-		if err := refreshSubjectAfter(ctx.Store, m.Pseudonym, rec); err != nil {
+		if err := refreshSubjectAfter(ctx, m.Pseudonym, rec); err != nil {
 			return err
 		}
 	}
@@ -146,7 +146,7 @@ func execErase(ctx *contracts.Context, m *pb.EraseRecord) error {
 	if err := set(ctx.Store, RecordKey(rid), rec); err != nil {
 		return err
 	}
-	if err := refreshSubjectAfter(ctx.Store, rec.Pseudonym, rec); err != nil {
+	if err := refreshSubjectAfter(ctx, rec.Pseudonym, rec); err != nil {
 		return err
 	}
 	ctx.Emit(EventErased,

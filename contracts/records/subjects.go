@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/medchain/medchain/contracts"
 	"github.com/medchain/medchain/contracts/accounts"
@@ -54,8 +55,9 @@ func Contributor(recs []*pb.Record, hospitals []string, index map[string]uint64)
 
 // refreshSubject puts patient p (pseudonym pid) in the research-subject
 // index under its contributor if its latest choice is opt-in, and nowhere
-// otherwise.
-func refreshSubject(w contracts.KVStore, pid [32]byte, p *pb.Patient) error {
+// otherwise, and emits an EventSubject for each entry it adds or removes.
+func refreshSubject(ctx *contracts.Context, pid [32]byte, p *pb.Patient) error {
+	w := ctx.Store
 	want := ""
 	c, err := ConsentAt(w, pid, math.MaxInt64)
 	if err != nil {
@@ -77,10 +79,13 @@ func refreshSubject(w contracts.KVStore, pid [32]byte, p *pb.Patient) error {
 			err = w.Set(k, []byte{1})
 		case h != want && v != nil:
 			err = w.Delete(k)
+		default:
+			continue
 		}
 		if err != nil {
 			return err
 		}
+		ctx.Emit(EventSubject, attr("hospital", h), attr("pseudonym", p.Pseudonym), attr("subject", strconv.FormatBool(h == want)))
 	}
 	return nil
 }
@@ -108,7 +113,7 @@ func contributorOf(r contracts.Reader, pid [32]byte, p *pb.Patient) (string, err
 // refreshSubjectAfter is refreshSubject after a change to one of the
 // records of patient pseudonym: only an Encounter of a patient enrolled at
 // several hospitals can move it to another contributor.
-func refreshSubjectAfter(w contracts.KVStore, pseudonym string, rec *pb.Record) error {
+func refreshSubjectAfter(ctx *contracts.Context, pseudonym string, rec *pb.Record) error {
 	if !slices.Contains(rec.ResourceTypes, "Encounter") {
 		return nil
 	}
@@ -116,7 +121,7 @@ func refreshSubjectAfter(w contracts.KVStore, pseudonym string, rec *pb.Record) 
 	if err != nil {
 		return err
 	}
-	p, err := GetPatient(w, pid)
+	p, err := GetPatient(ctx.Store, pid)
 	if err != nil {
 		return err
 	}
@@ -126,7 +131,7 @@ func refreshSubjectAfter(w contracts.KVStore, pseudonym string, rec *pb.Record) 
 	if len(p.Hospitals) < 2 {
 		return nil
 	}
-	return refreshSubject(w, pid, p)
+	return refreshSubject(ctx, pid, p)
 }
 
 // SubjectsOf lists, ascending, the pseudonyms of the research subjects

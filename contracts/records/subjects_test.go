@@ -2,10 +2,12 @@ package records_test
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
+	"github.com/medchain/medchain/contracts"
 	"github.com/medchain/medchain/contracts/accounts"
 	"github.com/medchain/medchain/contracts/pb"
 	"github.com/medchain/medchain/contracts/records"
@@ -48,10 +50,40 @@ func bruteSubjects(t *testing.T, w *world) map[string][]string {
 	return out
 }
 
+// replaySubjects applies the research.subject events of evs to index
+// (hospital → pseudonym set), as a node following the chain's events
+// would; it fails on an event that adds a present entry or removes an
+// absent one.
+func replaySubjects(t *testing.T, index map[string]map[string]bool, evs []contracts.Event) {
+	t.Helper()
+	for _, e := range evs {
+		if e.Type != records.EventSubject {
+			continue
+		}
+		a := map[string]string{}
+		for _, at := range e.Attrs {
+			a[at.Key] = at.Value
+		}
+		h, p, in := a["hospital"], a["pseudonym"], a["subject"] == "true"
+		if index[h] == nil {
+			index[h] = map[string]bool{}
+		}
+		if index[h][p] == in {
+			t.Fatalf("event %+v: %s is already %v for %s", e, p, in, h)
+		}
+		if in {
+			index[h][p] = true
+		} else {
+			delete(index[h], p)
+		}
+	}
+}
+
 // TestTheSubjectIndexFollowsEveryChange drives random enrolments, links,
 // consents, Encounter and other registrations and erasures, in bulk
 // imports and alone, and checks after every tx that the index lists
-// exactly the brute-force subjects of each hospital.
+// exactly the brute-force subjects of each hospital, and that replaying
+// the research.subject events gives the same lists.
 func TestTheSubjectIndexFollowsEveryChange(t *testing.T) {
 	for seed := range uint64(6) {
 		t.Run(fmt.Sprintf("random history %d", seed), func(t *testing.T) {
@@ -67,6 +99,7 @@ func TestTheSubjectIndexFollowsEveryChange(t *testing.T) {
 			var people []*person
 			consents := []pb.Consent{pb.Consent_CONSENT_OPT_IN, pb.Consent_CONSENT_OPT_OUT, pb.Consent_CONSENT_UNSPECIFIED}
 			nrec := 0
+			replayed, seen := map[string]map[string]bool{}, 0
 			for step := range 160 {
 				w.height = int64(10 + step)
 				switch k := rng.IntN(10); {
@@ -132,6 +165,14 @@ func TestTheSubjectIndexFollowsEveryChange(t *testing.T) {
 					}
 					if !slices.Equal(got, want[h]) {
 						t.Fatalf("step %d: the index lists %d subjects for %s, the definition %d:\n%v\n%v", step, len(got), h, len(want[h]), got, want[h])
+					}
+				}
+				replaySubjects(t, replayed, w.all[seen:])
+				seen = len(w.all)
+				for _, h := range []string{"h1", "h2"} {
+					got := slices.Sorted(maps.Keys(replayed[h]))
+					if !slices.Equal(got, want[h]) {
+						t.Fatalf("step %d: the events give %d subjects for %s, the definition %d:\n%v\n%v", step, len(got), h, len(want[h]), got, want[h])
 					}
 				}
 			}
