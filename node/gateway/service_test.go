@@ -18,6 +18,11 @@ import (
 	"github.com/medchain/medchain/node/vault"
 )
 
+// badMarkVault is a vault whose shredding mark cannot be read.
+type badMarkVault struct{ *vault.Vault }
+
+func (badMarkVault) ShreddedThrough() (int64, error) { return 0, vault.ErrBadMark }
+
 func TestShredder(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -88,6 +93,17 @@ func TestShredder(t *testing.T) {
 		}
 		if q := w.chain.queryCount() - queries; q > 3 {
 			t.Fatalf("%d state queries after a restart: the vault was scanned", q)
+		}
+	})
+	t.Run("an unreadable mark is not trusted: the vault is scanned", func(t *testing.T) {
+		lost, _ := w.addRecord(ownHospital, []byte("erased while the mark was unreadable"), true)
+		h := w.chain.erase(lost)
+		s6, _ := NewShredder(w.chain, badMarkVault{w.vault}, ownHospital, log.NewNopLogger())
+		if err := s6.Step(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if !gone(lost) || s6.done != h {
+			t.Fatalf("shredded %v, done %d (want %d)", gone(lost), s6.done, h)
 		}
 	})
 	t.Run("a mark ahead of the chain is not trusted: the vault is scanned", func(t *testing.T) {

@@ -53,8 +53,8 @@ type ShredMark interface {
 // down. (A scan costs one state query per record, minutes for a vault of
 // a million records, so a restart resumes from the mark instead.) When
 // block results are not kept at all (storage.discard_abci_responses) it
-// scans at once and then every rescanEvery blocks. vault.Erase is idempotent, so a
-// repeated or interrupted Step is harmless. It logs a record id and
+// scans at once and then every rescanEvery blocks. vault.Erase is
+// idempotent, so a repeated or interrupted Step is harmless. It logs a record id and
 // erasure height per shred, nothing else. Between an erasure and its shred
 // the gateway already answers 410: it reads the record's state first.
 type Shredder struct {
@@ -137,11 +137,13 @@ func (s *Shredder) readMark(height int64) error {
 		return nil
 	}
 	h, err := m.ShreddedThrough()
-	if err != nil {
-		return fmt.Errorf("shredder: %w", err)
+	if err != nil && !errors.Is(err, vault.ErrBadMark) {
+		return fmt.Errorf("shredder: %w", err) // the vault busy, say: retry at the next Step
 	}
 	s.markRead = true
 	switch {
+	case err != nil:
+		s.log.Error("shredder: the vault's shredding mark is unreadable; checking every record instead", "err", err)
 	case h > height:
 		s.log.Error("shredder: the vault says it shredded up to a height the chain has not reached (was the chain's state replaced?); checking every record instead",
 			"vault_height", h, "chain_height", height)

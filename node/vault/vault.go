@@ -354,6 +354,10 @@ func (v *Vault) List() ([][]byte, error) {
 	return ids, nil
 }
 
+// ErrBadMark: the vault's shredding mark is unreadable; treat the vault as
+// unmarked (check every record) and write a new mark.
+var ErrBadMark = errors.New("the shredding mark is not an 8-byte height")
+
 // ShreddedThrough returns the chain height up to which every erasure of
 // the vault's records has been shredded, as last recorded by
 // SetShreddedThrough; 0 if never. The mark lives in the vault itself, so a
@@ -376,7 +380,7 @@ func (v *Vault) ShreddedThrough() (int64, error) {
 		}
 		return item.Value(func(b []byte) error {
 			if len(b) != 8 || int64(binary.BigEndian.Uint64(b)) < 0 {
-				return fmt.Errorf("the shredding mark is %d bytes, not an 8-byte height", len(b))
+				return fmt.Errorf("%w (%d bytes: %x)", ErrBadMark, len(b), b)
 			}
 			h = int64(binary.BigEndian.Uint64(b))
 			return nil

@@ -595,3 +595,21 @@ func TestShreddedThroughIsKeptWithTheVault(t *testing.T) {
 		t.Fatalf("List = %q, %v; want only rec-1", ids, err)
 	}
 }
+
+func TestAnUnreadableShreddingMarkIsReportedAsSuch(t *testing.T) {
+	v := openVault(t, newHome(t))
+	for _, bad := range [][]byte{{1, 2, 3}, {0x80, 0, 0, 0, 0, 0, 0, 1}} {
+		if err := v.db.Update(func(txn *badger.Txn) error { return txn.Set(keyShreddedThrough, bad) }); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := v.ShreddedThrough(); !errors.Is(err, ErrBadMark) || h != 0 {
+			t.Fatalf("mark %x: got %d, %v; want ErrBadMark", bad, h, err)
+		}
+	}
+	if err := v.SetShreddedThrough(5); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := v.ShreddedThrough(); err != nil || h != 5 {
+		t.Fatalf("after a new mark: %d, %v", h, err)
+	}
+}
