@@ -335,10 +335,24 @@ func TestBadgerDBReadsTablesWrittenCompressed(t *testing.T) {
 	for i := range 2000 {
 		write(t, compressed, [2]string{fmt.Sprintf("old/%05d", i), fmt.Sprintf("value %d", i)})
 	}
-	if err := old.Flatten(1); err != nil { // push the keys into on-disk tables
+	// Close writes the memtable out as a table, compressed.
+	if err := compressed.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := compressed.Close(); err != nil {
+	old, err = badger.Open(badgerOptions(dir, nopLogger{}).WithCompression(options.Snappy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compressedTables := 0
+	for _, ti := range old.Tables() {
+		if ti.OnDiskSize < ti.UncompressedSize {
+			compressedTables++
+		}
+	}
+	if compressedTables == 0 {
+		t.Fatalf("no table was written compressed: %+v", old.Tables())
+	}
+	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -346,11 +360,20 @@ func TestBadgerDBReadsTablesWrittenCompressed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	for i := range 2000 {
 		write(t, db, [2]string{fmt.Sprintf("new/%05d", i), fmt.Sprintf("value %d", i)})
 	}
-	if err := db.db.Flatten(1); err != nil {
+	if err := db.Close(); err != nil { // the new keys as an uncompressed table
+		t.Fatal(err)
+	}
+	if db, err = openBadger(dir, nopLogger{}); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := len(db.db.Tables()); n < 2 {
+		t.Fatalf("%d tables; want the old compressed one and the new one", n)
+	}
+	if err := db.db.Flatten(1); err != nil { // compact old and new together
 		t.Fatal(err)
 	}
 	for _, prefix := range []string{"old", "new"} {

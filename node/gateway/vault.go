@@ -131,70 +131,61 @@ func (l *VaultLease) closeLocked() {
 	}
 }
 
-// Get implements Vault.
-func (l *VaultLease) Get(recordID []byte) ([]byte, []byte, error) {
+// with runs f on the open vault, holding it for the call. A home with no
+// vault yet runs nothing and reports found false.
+func (l *VaultLease) with(f func(*vault.Vault) error) (found bool, err error) {
 	v, err := l.acquire()
 	if errors.Is(err, errNoVault) {
-		return nil, nil, fmt.Errorf("%w (%v)", vault.ErrNotFound, err)
+		return false, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return true, err
 	}
 	defer l.release()
-	return v.Get(recordID)
+	return true, f(v)
+}
+
+// Get implements Vault.
+func (l *VaultLease) Get(recordID []byte) (ciphertext, sealedKey []byte, err error) {
+	found, err := l.with(func(v *vault.Vault) (err error) {
+		ciphertext, sealedKey, err = v.Get(recordID)
+		return err
+	})
+	if !found {
+		return nil, nil, fmt.Errorf("%w (%v)", vault.ErrNotFound, errNoVault)
+	}
+	return ciphertext, sealedKey, err
 }
 
 // List implements Vault.
-func (l *VaultLease) List() ([][]byte, error) {
-	v, err := l.acquire()
-	if errors.Is(err, errNoVault) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer l.release()
-	return v.List()
+func (l *VaultLease) List() (ids [][]byte, err error) {
+	_, err = l.with(func(v *vault.Vault) (err error) {
+		ids, err = v.List()
+		return err
+	})
+	return ids, err
 }
 
 // Erase implements Vault.
 func (l *VaultLease) Erase(recordID []byte) error {
-	v, err := l.acquire()
-	if errors.Is(err, errNoVault) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer l.release()
-	return v.Erase(recordID)
+	_, err := l.with(func(v *vault.Vault) error { return v.Erase(recordID) })
+	return err
 }
 
 // ShreddedThrough implements ShredMark; a home without a vault has no mark.
-func (l *VaultLease) ShreddedThrough() (int64, error) {
-	v, err := l.acquire()
-	if errors.Is(err, errNoVault) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer l.release()
-	return v.ShreddedThrough()
+func (l *VaultLease) ShreddedThrough() (height int64, err error) {
+	_, err = l.with(func(v *vault.Vault) (err error) {
+		height, err = v.ShreddedThrough()
+		return err
+	})
+	return height, err
 }
 
 // SetShreddedThrough implements ShredMark; without a vault there is
 // nothing to mark.
 func (l *VaultLease) SetShreddedThrough(height int64) error {
-	v, err := l.acquire()
-	if errors.Is(err, errNoVault) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer l.release()
-	return v.SetShreddedThrough(height)
+	_, err := l.with(func(v *vault.Vault) error { return v.SetShreddedThrough(height) })
+	return err
 }
 
 // Close closes the vault once its current users leave (they hold it
